@@ -1,0 +1,328 @@
+// Kong's declarative configuration (YAML or JSON): `_format_version` plus
+// `upstreams:` with nested `targets:`; other Kong entity lists are accepted
+// and ignored. YAML is converted to JSON with YAML 1.2 core-schema typing.
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <limits>
+#include <map>
+#include <set>
+
+#include "config/schema.h"
+
+namespace svc::config {
+
+namespace {
+
+using schema::json;
+
+const std::vector<std::string> kFormatVersions = {"1.1", "2.1", "3.0"};
+// Kong entity lists (and meta keys) a file may carry that svc does not use.
+const std::set<std::string> kIgnoredKeys = {"services",     "routes",          "consumers",
+                                            "plugins",      "certificates",    "ca_certificates",
+                                            "_transform",   "_comment"};
+
+bool IsDigits(std::string_view s, int base) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    bool ok = base == 8    ? (c >= '0' && c <= '7')
+              : base == 16 ? std::isxdigit(static_cast<unsigned char>(c)) != 0
+                           : std::isdigit(static_cast<unsigned char>(c)) != 0;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+bool IsCoreFloat(std::string_view s) {
+  size_t i = 0;
+  if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+  size_t int_digits = 0, frac_digits = 0;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i, ++int_digits;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i, ++frac_digits;
+  }
+  if (int_digits == 0 && frac_digits == 0) return false;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+    if (!IsDigits(s.substr(i), 10)) return false;
+    i = s.size();
+  }
+  return i == s.size();
+}
+
+// A plain (unquoted) YAML scalar typed by the YAML 1.2 core schema.
+json PlainScalar(const std::string& s) {
+  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
+  std::string_view v = s;
+  std::string_view unsigned_part = (v[0] == '-' || v[0] == '+') ? v.substr(1) : v;
+  try {
+    if (IsDigits(unsigned_part, 10)) return std::stoll(s);
+    if (v.substr(0, 2) == "0o" && IsDigits(v.substr(2), 8)) return std::stoll(s.substr(2), nullptr, 8);
+    if (v.substr(0, 2) == "0x" && IsDigits(v.substr(2), 16)) return std::stoll(s.substr(2), nullptr, 16);
+  } catch (const std::out_of_range&) {
+    return std::strtod(s.c_str(), nullptr);  // too large for int64: keep the magnitude
+  }
+  if (IsCoreFloat(v)) return std::strtod(s.c_str(), nullptr);  // overflow -> inf
+  if (unsigned_part == ".inf" || unsigned_part == ".Inf" || unsigned_part == ".INF") {
+    return v[0] == '-' ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+  }
+  if (v == ".nan" || v == ".NaN" || v == ".NAN") return std::numeric_limits<double>::quiet_NaN();
+  return s;
+}
+
+// Aliases can make a small YAML text expand enormously ("billion laughs"):
+// the conversion stops after this many nodes.
+constexpr size_t kMaxYamlNodes = 200000;
+
+Status YamlToJson(const YAML::Node& node, json* out, size_t* budget) {
+  if (++*budget > kMaxYamlNodes) {
+    return Error(Code::config, "declarative config is too large (more than " +
+                                   std::to_string(kMaxYamlNodes) + " YAML nodes once aliases expand)");
+  }
+  switch (node.Type()) {
+    case YAML::NodeType::Undefined:
+    case YAML::NodeType::Null:
+      *out = nullptr;
+      return Status::Ok();
+    case YAML::NodeType::Scalar: {
+      const std::string& tag = node.Tag();
+      // "!" marks a quoted (non-plain) scalar: always a string, as is !!str.
+      if (tag == "!" || tag == "tag:yaml.org,2002:str") {
+        *out = node.Scalar();
+      } else {
+        *out = PlainScalar(node.Scalar());
+      }
+      return Status::Ok();
+    }
+    case YAML::NodeType::Sequence: {
+      json arr = json::array();
+      for (const auto& item : node) {
+        json v;
+        SVC_TRY(YamlToJson(item, &v, budget));
+        arr.push_back(std::move(v));
+      }
+      *out = std::move(arr);
+      return Status::Ok();
+    }
+    case YAML::NodeType::Map: {
+      json obj = json::object();
+      for (const auto& kv : node) {
+        if (!kv.first.IsScalar()) {
+          return Error(Code::config, "invalid YAML at line " + std::to_string(kv.first.Mark().line + 1) +
+                                         ": map keys must be scalars");
+        }
+        json v;
+        SVC_TRY(YamlToJson(kv.second, &v, budget));
+        obj[kv.first.Scalar()] = std::move(v);
+      }
+      *out = std::move(obj);
+      return Status::Ok();
+    }
+  }
+  return Error(Code::internal, "unexpected YAML node");
+}
+
+Status ParseText(std::string_view text, json* out) {
+  size_t start = 0;
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") start = 3;  // UTF-8 byte order mark
+  while (start < text.size() && std::isspace(static_cast<unsigned char>(text[start]))) ++start;
+  if (start < text.size() && text[start] == '{') {
+    try {
+      *out = json::parse(text.begin() + static_cast<std::ptrdiff_t>(start), text.end());
+      return Status::Ok();
+    } catch (const json::parse_error& e) {
+      // Line and column of the byte where parsing stopped (1-based).
+      size_t stop = std::min(start + (e.byte ? e.byte - 1 : 0), text.size());
+      size_t line = 1, column = 1;
+      for (size_t i = 0; i < stop; ++i) {
+        if (text[i] == '\n') {
+          ++line;
+          column = 1;
+        } else {
+          ++column;
+        }
+      }
+      std::string what = e.what();
+      // nlohmann: "[json.exception.parse_error.101] parse error at line L, column C: <reason>"
+      size_t reason = what.find(": ", what.find("parse error"));
+      what = (reason == std::string::npos) ? what : what.substr(reason + 2);
+      return Error(Code::config, "invalid JSON at line " + std::to_string(line) + ", column " +
+                                     std::to_string(column) + ": " + what);
+    }
+  }
+  try {
+    YAML::Node root = YAML::Load(std::string(text));
+    size_t budget = 0;
+    if (!root.IsMap()) return YamlToJson(root, out, &budget);
+    // Only the keys svc reads are converted; the others (services, routes, ...)
+    // are checked by name only.
+    json obj = json::object();
+    for (const auto& kv : root) {
+      if (!kv.first.IsScalar()) return Error(Code::config, "declarative config keys must be scalars");
+      const std::string& key = kv.first.Scalar();
+      json v;
+      if (key == "_format_version" || key == "upstreams" || key == "targets") {
+        SVC_TRY(YamlToJson(kv.second, &v, &budget));
+      }
+      obj[key] = std::move(v);
+    }
+    *out = std::move(obj);
+    return Status::Ok();
+  } catch (const YAML::Exception& e) {
+    return Error(Code::config, "invalid YAML at line " + std::to_string(e.mark.line + 1) + ", column " +
+                                   std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+}
+
+// Kong's declarative uniqueness message (kong/db/schema/others/declarative_config.lua).
+std::string Uniqueness(const std::string& entity, const std::string& key, const std::string& value) {
+  return "uniqueness violation: '" + entity + "' entity with " + key + " set to '" + value +
+         "' already declared";
+}
+
+// Adds one target to `owner`, rejecting a duplicate (normalised) target or id.
+Status AddTarget(const json& item, const std::string& where, UpstreamWithTargets* owner,
+                 std::set<std::string>* target_ids) {
+  if (!item.is_object()) return Error(Code::config, where + ": expected a record");
+  TargetConfig t;
+  Status st = ParseTarget(item, &t);
+  if (!st.ok()) return Error(Code::config, where + ": " + st.message());
+  for (const auto& other : owner->targets) {
+    if (other.address.target == t.address.target) {
+      return Error(Code::config, where + ": target: " + Uniqueness("targets", "target", t.address.target));
+    }
+  }
+  if (!target_ids->insert(t.id).second) {
+    return Error(Code::config, where + ": id: " + Uniqueness("targets", "primary key", t.id));
+  }
+  owner->targets.push_back(std::move(t));
+  return Status::Ok();
+}
+
+std::string UpstreamLabel(const json& item, size_t i) {
+  std::string label = "upstreams[" + std::to_string(i) + "]";
+  if (item.is_object()) {
+    auto name = item.find("name");
+    if (name != item.end() && name->is_string()) label += " (name '" + name->get<std::string>() + "')";
+  }
+  return label;
+}
+
+Status ParseDeclarativeUnchecked(std::string_view text, std::vector<UpstreamWithTargets>* out);
+
+}  // namespace
+
+Status ParseDeclarative(std::string_view text, std::vector<UpstreamWithTargets>* out) {
+  // Bad input must come back as an error, never as an exception.
+  try {
+    return ParseDeclarativeUnchecked(text, out);
+  } catch (const std::bad_alloc&) {
+    return Error(Code::no_memory, "out of memory while loading the declarative config");
+  } catch (const std::exception& e) {
+    return Error(Code::config, std::string("invalid declarative config: ") + e.what());
+  }
+}
+
+namespace {
+
+Status ParseDeclarativeUnchecked(std::string_view text, std::vector<UpstreamWithTargets>* out) {
+  json doc;
+  SVC_TRY(ParseText(text, &doc));
+  if (doc.is_null()) return Error(Code::config, "declarative config is empty");
+  if (!doc.is_object()) {
+    return Error(Code::config, "declarative config must be a map of entity lists, got " +
+                                   std::string(doc.is_array() ? "a list" : "a scalar"));
+  }
+
+  auto version = doc.find("_format_version");
+  if (version == doc.end() || version->is_null()) {
+    return Error(Code::config, "_format_version: required field missing");
+  }
+  if (!version->is_string()) return Error(Code::config, "_format_version: expected a string");
+  if (std::find(kFormatVersions.begin(), kFormatVersions.end(), version->get<std::string>()) ==
+      kFormatVersions.end()) {
+    return Error(Code::config, "_format_version: " + schema::OneOf(kFormatVersions));
+  }
+  for (auto it = doc.begin(); it != doc.end(); ++it) {
+    const std::string& key = it.key();
+    if (key != "_format_version" && key != "upstreams" && key != "targets" && !kIgnoredKeys.count(key)) {
+      return Error(Code::config, key + ": unknown field");
+    }
+  }
+
+  std::vector<UpstreamWithTargets> result;
+  std::map<std::string, size_t> by_name, by_id;
+  std::set<std::string> all_target_ids;
+
+  const json upstreams = doc.value("upstreams", json(nullptr));
+  if (!upstreams.is_null() && !upstreams.is_array()) return Error(Code::config, "upstreams: expected an array");
+  for (size_t i = 0; upstreams.is_array() && i < upstreams.size(); ++i) {
+    const json& item = upstreams[i];
+    const std::string label = UpstreamLabel(item, i);
+    if (!item.is_object()) return Error(Code::config, label + ": expected a record");
+    json entity = item;
+    json targets = entity.value("targets", json(nullptr));
+    entity.erase("targets");
+
+    UpstreamWithTargets uw;
+    Status st = ParseUpstream(entity, &uw.upstream);
+    if (!st.ok()) return Error(Code::config, label + ": " + st.message());
+    if (by_name.count(uw.upstream.name)) {
+      return Error(Code::config, label + ": name: " + Uniqueness("upstreams", "name", uw.upstream.name));
+    }
+    if (by_id.count(uw.upstream.id)) {
+      return Error(Code::config, label + ": id: " + Uniqueness("upstreams", "primary key", uw.upstream.id));
+    }
+    if (!targets.is_null() && !targets.is_array()) {
+      return Error(Code::config, label + ": targets: expected an array");
+    }
+    for (size_t j = 0; targets.is_array() && j < targets.size(); ++j) {
+      SVC_TRY(AddTarget(targets[j], label + ": targets[" + std::to_string(j) + "]", &uw, &all_target_ids));
+    }
+    by_name[uw.upstream.name] = result.size();
+    by_id[uw.upstream.id] = result.size();
+    result.push_back(std::move(uw));
+  }
+
+  // Kong also allows a flat `targets:` list whose entries name their upstream.
+  const json flat = doc.value("targets", json(nullptr));
+  if (!flat.is_null() && !flat.is_array()) return Error(Code::config, "targets: expected an array");
+  for (size_t j = 0; flat.is_array() && j < flat.size(); ++j) {
+    const std::string where = "targets[" + std::to_string(j) + "]";
+    const json& item = flat[j];
+    if (!item.is_object()) return Error(Code::config, where + ": expected a record");
+    auto ref = item.find("upstream");
+    std::string key;
+    if (ref != item.end() && ref->is_string()) {
+      key = ref->get<std::string>();
+    } else if (ref != item.end() && ref->is_object()) {
+      if (ref->contains("id") && (*ref)["id"].is_string()) key = (*ref)["id"].get<std::string>();
+      if (ref->contains("name") && (*ref)["name"].is_string()) key = (*ref)["name"].get<std::string>();
+    }
+    if (ref == item.end() || ref->is_null()) {
+      return Error(Code::config, where + ": upstream: required field missing");
+    }
+    if (key.empty()) return Error(Code::config, where + ": upstream: expected a record");
+    std::optional<size_t> owner;
+    if (auto n = by_name.find(key); n != by_name.end()) owner = n->second;
+    if (auto d = by_id.find(key); !owner && d != by_id.end()) owner = d->second;
+    if (!owner) {
+      return Error(Code::config, where + ": upstream: invalid reference 'upstream: " + key +
+                                     "' (no such entry in 'upstreams')");
+    }
+    SVC_TRY(AddTarget(item, where, &result[*owner], &all_target_ids));
+  }
+
+  *out = std::move(result);
+  return Status::Ok();
+}
+
+}  // namespace
+
+}  // namespace svc::config
