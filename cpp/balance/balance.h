@@ -20,7 +20,9 @@ struct Address {
   std::string ip;         // "10.0.0.1" or "::1"
   std::string kong_ip;    // Kong's form: IPv6 bracketed and fully expanded, used in hashing and sorting
   int port = 0;
-  std::string host;       // the target's hostname, or the IP: Host header, SNI, verified name
+  std::string host;       // the target's host as Kong names it (health keys, logs)
+  std::string peer_host;  // Host header, SNI and verified name: host_header, the
+                          // hostname without trailing dot, or the IP ("[::1]" for IPv6)
   int weight = 0;
   uint32_t target = 0;    // index into Snapshot::targets
   uint64_t id = 0;        // hash of "kong_ip:port", stable across snapshots (tried-peer identity)
@@ -69,8 +71,10 @@ class Algorithm {
   virtual void Release(const Snapshot&, uint32_t /*address*/) const {}
   virtual void Record(const Snapshot&, uint32_t /*address*/, double /*latency_s*/,
                       double /*now_s*/) const {}
-  // An address changed availability.
-  virtual void AvailabilityChanged(const Snapshot&, uint32_t /*address*/) const {}
+  // An address changed availability at engine time now_s.
+  virtual void AvailabilityChanged(const Snapshot&, uint32_t /*address*/, double /*now_s*/) const {}
+  // Whether Record uses the latency (only the latency balancer does).
+  virtual bool records_latency() const { return false; }
 };
 
 // Immutable topology plus atomic runtime state.
@@ -91,8 +95,8 @@ class Snapshot {
   bool available(uint32_t i) const { return available_[i].load(std::memory_order_acquire) != 0; }
   // Pickable: available and weight > 0.
   bool usable(uint32_t i) const { return addresses_[i].weight > 0 && available(i); }
-  // Changes availability; returns true when it changed.
-  bool SetAvailable(uint32_t i, bool on) const;
+  // Changes availability at engine time now_s; returns true when it changed.
+  bool SetAvailable(uint32_t i, bool on, double now_s = 0) const;
 
   int64_t total_weight() const { return total_weight_; }
   int64_t unavailable_weight() const { return unavailable_weight_.load(std::memory_order_acquire); }
@@ -104,6 +108,7 @@ class Snapshot {
   void Record(uint32_t i, double latency_s, double now_s) const {
     algorithm_->Record(*this, i, latency_s, now_s);
   }
+  bool records_latency() const { return algorithm_->records_latency(); }
 
   // Least-connections count and latency EWMA, for tests and health output.
   int64_t connections(uint32_t i) const { return conns_[i].load(std::memory_order_relaxed); }

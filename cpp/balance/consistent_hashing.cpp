@@ -5,7 +5,9 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <cstring>
 
 #include "balance/balance.h"
 
@@ -51,6 +53,43 @@ uint32_t ContinuumIndex(std::string_view value, uint32_t points) {
   return static_cast<uint32_t>(m) + 1;
 }
 
+namespace {
+
+// Fills the continuum with `entries[a]` points per address in Kong's order;
+// false when an address runs past the wheel (Kong's "requires more entries").
+bool Fill(const Snapshot& s, const std::vector<uint32_t>& order, std::vector<int64_t> entries,
+          uint32_t points, std::vector<int32_t>* continuum) {
+  const auto& addrs = s.addresses();
+  continuum->assign(points, -1);
+  char key[96];
+  for (uint32_t a : order) {
+    const Address& addr = addrs[a];
+    // Kong's key: ip .. ":" .. (":" .. port) .. " " .. i, e.g. "1.2.3.4::80 1".
+    const size_t ip_len = std::min(addr.kong_ip.size(), sizeof key - 32);
+    std::memcpy(key, addr.kong_ip.data(), ip_len);
+    char* p = key + ip_len;
+    *p++ = ':';
+    *p++ = ':';
+    p = std::to_chars(p, key + sizeof key, addr.port).ptr;
+    *p++ = ' ';
+    char* const counter = p;
+    for (int64_t i = 1; i <= entries[a];) {
+      char* end = std::to_chars(counter, key + sizeof key, i).ptr;
+      const uint32_t index = ContinuumIndex(std::string_view(key, static_cast<size_t>(end - key)), points);
+      if ((*continuum)[index - 1] < 0) {
+        (*continuum)[index - 1] = static_cast<int32_t>(a);
+      } else {
+        ++entries[a];  // Kong: a collision moves the problem forward
+      }
+      ++i;
+      if (i > static_cast<int64_t>(points)) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 std::unique_ptr<Algorithm> MakeConsistentHashing(const Snapshot& s, int slots, Status* status,
                                                  size_t* bytes) {
   const uint32_t points = slots >= static_cast<int>(kMinPoints) ? static_cast<uint32_t>(slots)
@@ -59,52 +98,57 @@ std::unique_ptr<Algorithm> MakeConsistentHashing(const Snapshot& s, int slots, S
   const auto& targets = s.targets();
 
   // Kong sorts targets by name then port, and addresses by "ip:port" text.
-  std::vector<uint32_t> order(targets.size());
-  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+  std::vector<uint32_t> by_target(targets.size());
+  for (uint32_t i = 0; i < by_target.size(); ++i) by_target[i] = i;
+  std::sort(by_target.begin(), by_target.end(), [&](uint32_t a, uint32_t b) {
     if (targets[a].host != targets[b].host) return targets[a].host < targets[b].host;
     return targets[a].port < targets[b].port;
   });
+  std::vector<uint32_t> order;
+  for (uint32_t t : by_target) {
+    std::vector<uint32_t> list = targets[t].addresses;
+    std::sort(list.begin(), list.end(), [&](uint32_t a, uint32_t b) { return addrs[a].key() < addrs[b].key(); });
+    order.insert(order.end(), list.begin(), list.end());
+  }
 
-  std::vector<int32_t> continuum(points, -1);
+  // Kong's entries: floor(w / total * #targets * 160), at least 1 when w > 0,
+  // evaluated in the same order as Kong so the floors agree.
   const double total_weight = static_cast<double>(s.total_weight());
   const double targets_count = static_cast<double>(targets.size());
-  for (uint32_t t : order) {
-    std::vector<uint32_t> list = targets[t].addresses;
-    std::sort(list.begin(), list.end(), [&](uint32_t a, uint32_t b) {
-      return addrs[a].key() < addrs[b].key();
-    });
-    for (uint32_t a : list) {
-      const Address& addr = addrs[a];
-      // Same evaluation order as Kong: ((w / total) * #targets) * 160.
-      int64_t entries = addr.weight > 0
-          ? static_cast<int64_t>(std::floor(addr.weight / total_weight * targets_count * kServerPoints))
-          : 0;
-      if (addr.weight > 0 && entries == 0) entries = 1;
-      const std::string prefix = addr.kong_ip + "::" + std::to_string(addr.port) + " ";
-      std::string key;
-      for (int64_t i = 1; i <= entries;) {
-        key = prefix;
-        key += std::to_string(i);
-        const uint32_t index = ContinuumIndex(key, points);
-        if (continuum[index - 1] < 0) {
-          continuum[index - 1] = static_cast<int32_t>(a);
-        } else {
-          ++entries;  // Kong: a collision moves the problem forward
-        }
-        ++i;
-        if (i > static_cast<int64_t>(points)) {
-          *status = Error(Code::config,
-                          "consistent hashing balancer requires more entries to add the number of "
-                          "hosts requested, please increase the wheel size (slots: " +
-                              std::to_string(slots) + ")");
-          return nullptr;
-        }
-      }
+  std::vector<int64_t> entries(addrs.size(), 0);
+  int64_t wanted = 0, weighted = 0;
+  for (uint32_t a = 0; a < addrs.size(); ++a) {
+    if (addrs[a].weight <= 0) continue;
+    entries[a] = static_cast<int64_t>(std::floor(addrs[a].weight / total_weight * targets_count * kServerPoints));
+    if (entries[a] == 0) entries[a] = 1;
+    wanted += entries[a];
+    ++weighted;
+  }
+
+  std::vector<int32_t> continuum;
+  if (wanted <= static_cast<int64_t>(points) && Fill(s, order, entries, points, &continuum)) {
+    *bytes = continuum.capacity() * sizeof(int32_t);
+    return std::make_unique<ConsistentHashing>(std::move(continuum), points);
+  }
+  // Kong refuses a change whose continuum does not fit the wheel (about
+  // slots/160 equal targets) and keeps an outdated one. svc instead fills
+  // half the wheel in proportion to the weights: keys still stick to their
+  // address, and a wheel of 65536 holds tens of thousands of targets.
+  if (weighted * 2 <= static_cast<int64_t>(points)) {
+    const double budget = points / 2.0;
+    for (uint32_t a = 0; a < addrs.size(); ++a) {
+      if (addrs[a].weight <= 0) continue;
+      entries[a] = std::max<int64_t>(1, static_cast<int64_t>(std::floor(addrs[a].weight / total_weight * budget)));
+    }
+    if (Fill(s, order, entries, points, &continuum)) {
+      *bytes = continuum.capacity() * sizeof(int32_t);
+      return std::make_unique<ConsistentHashing>(std::move(continuum), points);
     }
   }
-  *bytes = continuum.capacity() * sizeof(int32_t);
-  return std::make_unique<ConsistentHashing>(std::move(continuum), points);
+  *status = Error(Code::config, "consistent hashing balancer requires more entries to add the number of "
+                                "hosts requested, please increase the wheel size (slots: " +
+                                    std::to_string(slots) + ", addresses: " + std::to_string(weighted) + ")");
+  return nullptr;
 }
 
 }  // namespace svc::balance

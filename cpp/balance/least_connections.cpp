@@ -1,7 +1,8 @@
 // Least-connections: Kong's key (connections + 1) / weight, lowest wins, so
 // the heaviest address wins on an idle balancer. Counts go up on a pick and
 // down when the try is reported. Weight-0 and unavailable addresses are never
-// picked (Kong would pick weight 0 on a retry; reference §3.3).
+// picked (Kong would pick weight 0 on a retry; reference §3.3). When every
+// usable address was tried, a new round starts, as in Kong.
 #include <limits>
 
 #include "balance/balance.h"
@@ -12,33 +13,34 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// Kong's key; unusable addresses sort last.
-struct ConnectionsKey {
-  const Snapshot& s;
-  double operator()(uint32_t i) const {
-    if (!s.usable(i)) return kInf;
-    return static_cast<double>(s.connections(i) + 1) / s.addresses()[i].weight;
-  }
-};
+double KeyOf(const Snapshot& s, uint32_t i) {
+  if (!s.usable(i)) return kInf;
+  return static_cast<double>(s.connections(i) + 1) / s.addresses()[i].weight;
+}
 
 class LeastConnections final : public Algorithm {
  public:
   explicit LeastConnections(const Snapshot& s)
-      : tree_(static_cast<uint32_t>(s.addresses().size()), KeyOf(s)) {}
+      : tree_(static_cast<uint32_t>(s.addresses().size()), [&s](uint32_t i) { return KeyOf(s, i); }) {}
 
   int64_t Pick(const Snapshot& s, PickContext& ctx) const override {
-    const auto key = KeyOf(s);
     int64_t chosen = -1;
     const uint32_t top = tree_.top();
-    if (top != MinTree::kNone && key(top) != kInf &&
+    if (top != MinTree::kNone && tree_.key(top) != kInf &&
         (ctx.tried_count == 0 || !ctx.Tried(s.addresses()[top].id))) {
       chosen = top;
     } else {
-      chosen = Scan(s, ctx, key);
+      chosen = Scan(s, ctx);
+      if (chosen < 0 && ctx.tried_count > 0) {
+        // Kong: all addresses failed; clear the failed set and start over.
+        ctx.tried_count = 0;
+        chosen = Scan(s, ctx);
+      }
     }
     if (chosen >= 0) {
-      s.connections_slot(static_cast<uint32_t>(chosen)).fetch_add(1, std::memory_order_relaxed);
-      tree_.Update(static_cast<uint32_t>(chosen), key);
+      const auto i = static_cast<uint32_t>(chosen);
+      s.connections_slot(i).fetch_add(1, std::memory_order_relaxed);
+      tree_.Update(i, KeyOf(s, i));
     }
     return chosen;
   }
@@ -48,31 +50,24 @@ class LeastConnections final : public Algorithm {
     int64_t v = c.load(std::memory_order_relaxed);
     while (v > 0 && !c.compare_exchange_weak(v, v - 1, std::memory_order_relaxed)) {
     }
-    tree_.Update(i, KeyOf(s));
+    tree_.Update(i, KeyOf(s, i));
   }
 
-  void AvailabilityChanged(const Snapshot& s, uint32_t i) const override {
-    tree_.Update(i, KeyOf(s));
+  void AvailabilityChanged(const Snapshot& s, uint32_t i, double) const override {
+    tree_.Update(i, KeyOf(s, i));
   }
 
  private:
-  static ConnectionsKey KeyOf(const Snapshot& s) { return ConnectionsKey{s}; }
-
-  // Retry path: the lowest key among untried usable addresses, else among tried.
-  template <class Key>
-  static int64_t Scan(const Snapshot& s, const PickContext& ctx, Key key) {
-    int64_t best = -1, fallback = -1;
-    double best_key = kInf, fallback_key = kInf;
+  // The lowest key among untried usable addresses (the retry path, O(n)).
+  int64_t Scan(const Snapshot& s, const PickContext& ctx) const {
+    int64_t best = -1;
+    double best_key = kInf;
     for (uint32_t i = 0; i < s.addresses().size(); ++i) {
-      const double k = key(i);
-      if (k == kInf) continue;
-      if (ctx.Tried(s.addresses()[i].id)) {
-        if (k < fallback_key) fallback = i, fallback_key = k;
-      } else if (k < best_key) {
-        best = i, best_key = k;
-      }
+      const double k = tree_.key(i);
+      if (k == kInf || ctx.Tried(s.addresses()[i].id)) continue;
+      if (k < best_key) best = i, best_key = k;
     }
-    return best >= 0 ? best : fallback;
+    return best;
   }
 
   mutable MinTree tree_;
@@ -82,7 +77,7 @@ class LeastConnections final : public Algorithm {
 
 std::unique_ptr<Algorithm> MakeLeastConnections(const Snapshot& s, size_t* bytes) {
   auto algo = std::make_unique<LeastConnections>(s);
-  *bytes = 2 * s.addresses().size() * sizeof(uint32_t);
+  *bytes = 2 * s.addresses().size() * sizeof(uint32_t) + s.addresses().size() * sizeof(uint64_t);
   return algo;
 }
 

@@ -52,12 +52,12 @@ Status Snapshot::Build(std::string algorithm, int slots, double threshold,
   return Status::Ok();
 }
 
-bool Snapshot::SetAvailable(uint32_t i, bool on) const {
+bool Snapshot::SetAvailable(uint32_t i, bool on, double now_s) const {
   const uint8_t want = on ? 1 : 0;
   if (available_[i].exchange(want, std::memory_order_acq_rel) == want) return false;
   const int64_t w = addresses_[i].weight;
   unavailable_weight_.fetch_add(on ? -w : w, std::memory_order_acq_rel);
-  algorithm_->AvailabilityChanged(*this, i);
+  algorithm_->AvailabilityChanged(*this, i, now_s);
   return true;
 }
 

@@ -23,6 +23,7 @@ enum class Code : int {
   closed,     // SVC_ECLOSED
   no_memory,  // SVC_ENOMEM
   internal,   // SVC_EINTERNAL
+  canceled,   // SVC_ECANCELED
 };
 
 class Status {

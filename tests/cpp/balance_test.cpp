@@ -94,8 +94,14 @@ TEST(AllAlgorithms, RetryNeverRepeatsTriedPeerWhileAnUntriedOneExists) {
         ++seen[i];
       }
       EXPECT_EQ(seen.size(), 5u) << algorithm << " request " << request;
-      // All tried: a sixth try repeats one rather than failing.
-      EXPECT_GE(s->Pick(ctx), 0) << algorithm;
+      // All tried: latency ends the retries (Kong); the others go on.
+      if (std::string(algorithm) == "latency") {
+        EXPECT_EQ(s->Pick(ctx), -1);
+      } else {
+        const int64_t again = s->Pick(ctx);
+        EXPECT_GE(again, 0) << algorithm;
+        if (again >= 0) s->Release(static_cast<uint32_t>(again));
+      }
     }
   }
 }
@@ -111,9 +117,11 @@ TEST(AllAlgorithms, WeightZeroIsNeverPicked) {
       ctx.tried_count = 0;
       EXPECT_EQ(s->Pick(ctx), 1) << algorithm;
       ctx.AddTried(s->addresses()[1].id);  // even as a retry, weight 0 stays out
-      EXPECT_EQ(s->Pick(ctx), 1) << algorithm;
+      const int64_t retry = s->Pick(ctx);
+      EXPECT_NE(retry, 0) << algorithm;
+      EXPECT_NE(retry, 2) << algorithm;
       s->Release(1);
-      s->Release(1);
+      if (retry == 1) s->Release(1);
     }
   }
 }
@@ -226,7 +234,24 @@ TEST(ConsistentHashing, TooManyEntriesForTheWheelIsAnError) {
   EXPECT_EQ(st.code(), Code::config);
   EXPECT_EQ(st.message(),
             "consistent hashing balancer requires more entries to add the number of hosts requested, "
-            "please increase the wheel size (slots: 100)");
+            "please increase the wheel size (slots: 100, addresses: 2000)");
+}
+
+TEST(ConsistentHashing, BeyondKongsCapacityFillsHalfTheWheelAndKeysStick) {
+  // 5000 equal targets need 800000 Kong points: more than any wheel. svc
+  // fills half of a 65536 wheel (6 points each) instead of refusing.
+  std::vector<int> weights(5000, 100);
+  auto s = Make("consistent-hashing", weights, 0, 65536);
+  ASSERT_TRUE(s);
+  std::map<int64_t, int> counts;
+  for (int k = 0; k < 20000; ++k) {
+    const std::string key = "k" + std::to_string(k);
+    const int64_t a = PickOnce(*s, key);
+    ASSERT_GE(a, 0);
+    EXPECT_EQ(PickOnce(*s, key), a);
+    ++counts[a];
+  }
+  EXPECT_GT(counts.size(), 4000u);  // spread over most addresses
 }
 
 }  // namespace

@@ -1,0 +1,520 @@
+#include "engine/engine.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "resolve/resolve.h"
+
+namespace svc {
+namespace {
+
+using nlohmann::json;
+
+// Kong's bracketed, fully expanded IPv6 text -> the compact form ("::1").
+std::string CompactIp(const config::TargetAddress& t) {
+  if (t.kind != config::TargetAddress::Kind::ipv6) return t.host;
+  std::string inner = t.host.substr(1, t.host.size() - 2);
+  in6_addr a6{};
+  char buf[INET6_ADDRSTRLEN];
+  if (inet_pton(AF_INET6, inner.c_str(), &a6) == 1 && inet_ntop(AF_INET6, &a6, buf, sizeof buf))
+    return buf;
+  return inner;
+}
+
+const char* OutcomeName(Engine::Outcome o) {
+  switch (o) {
+    case Engine::Outcome::ok: return "success";
+    case Engine::Outcome::http: return "http";
+    case Engine::Outcome::tcp_failure: return "tcp failure";
+    case Engine::Outcome::timeout: return "timeout";
+  }
+  return "?";
+}
+
+const char* ReportName(health::Report r) {
+  switch (r) {
+    case health::Report::success: return "SUCCESS";
+    case health::Report::http_failure: return "HTTP";
+    case health::Report::tcp_failure: return "TCP";
+    case health::Report::timeout: return "TIMEOUT";
+  }
+  return "?";
+}
+
+}  // namespace
+
+// ----- Upstream ---------------------------------------------------------
+
+namespace {
+
+// host_header without its port ("[v6]:p" or "name:p").
+std::string StripPort(std::string h) {
+  if (!h.empty() && h.front() == '[') {
+    auto close = h.find(']');
+    if (close != std::string::npos) h = h.substr(0, close + 1);
+  } else if (auto colon = h.rfind(':'); colon != std::string::npos && h.find(':') == colon) {
+    h = h.substr(0, colon);
+  }
+  return h;
+}
+
+}  // namespace
+
+Status Upstream::BuildSnapshot(const Engine& engine, const config::UpstreamConfig& cfg,
+                               const std::vector<config::TargetConfig>& targets,
+                               std::shared_ptr<balance::Snapshot>* out) const {
+  std::vector<balance::Target> ts;
+  std::vector<balance::Address> as;
+  std::vector<bool> available;
+  const bool checked = cfg.healthchecks.enabled();
+  for (const config::TargetConfig& tc : targets) {
+    balance::Target t;
+    t.name = tc.address.target;
+    t.host = tc.address.host;
+    t.port = tc.address.port;
+    t.weight = tc.weight;
+    t.created_at = tc.created_at;
+    const uint32_t ti = static_cast<uint32_t>(ts.size());
+    auto add = [&](std::string ip, std::string kong_ip) {
+      balance::Address a;
+      a.ip = std::move(ip);
+      a.kong_ip = std::move(kong_ip);
+      a.port = tc.address.port;
+      a.host = tc.address.host;
+      if (cfg.host_header) {
+        a.peer_host = StripPort(*cfg.host_header);
+      } else if (tc.address.kind == config::TargetAddress::Kind::name) {
+        a.peer_host = tc.address.host;
+        if (!a.peer_host.empty() && a.peer_host.back() == '.') a.peer_host.pop_back();
+      } else if (tc.address.kind == config::TargetAddress::Kind::ipv6) {
+        a.peer_host = "[" + a.ip + "]";
+      } else {
+        a.peer_host = a.ip;
+      }
+      a.weight = tc.weight;
+      a.target = ti;
+      bool on = true;
+      if (checked) {
+        auto it = health_.find(HealthKey(a));
+        if (it != health_.end()) on = health::Available(it->second.state);
+      }
+      t.addresses.push_back(static_cast<uint32_t>(as.size()));
+      as.push_back(std::move(a));
+      available.push_back(on);
+    };
+    if (tc.address.kind == config::TargetAddress::Kind::name) {
+      auto ips = resolve::ResolveIpv4(tc.address.host);
+      if (ips.empty()) t.dns_error = true;
+      for (std::string& ip : ips) add(ip, ip);
+    } else {
+      add(CompactIp(tc.address), tc.address.host);
+    }
+    ts.push_back(std::move(t));
+  }
+  return balance::Snapshot::Build(cfg.algorithm, cfg.slots, cfg.healthchecks.threshold, std::move(ts),
+                                  std::move(as), available, engine.Now(), out);
+}
+
+void Upstream::Publish(std::shared_ptr<const config::UpstreamConfig> cfg,
+                       std::vector<config::TargetConfig> targets,
+                       std::shared_ptr<balance::Snapshot> snap) {
+  std::atomic_store(&config_, std::move(cfg));
+  targets_ = std::move(targets);
+  std::atomic_store(&snapshot_, std::shared_ptr<const balance::Snapshot>(std::move(snap)));
+  version_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+// ----- Engine -----------------------------------------------------------
+
+Engine::Engine(EngineOptions options, Clock clock) : options_(std::move(options)), clock_(std::move(clock)) {
+  if (!clock_) {
+    const auto start = std::chrono::steady_clock::now();
+    clock_ = [start] {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
+  }
+}
+
+Status Engine::Create(EngineOptions options, std::shared_ptr<Engine>* out, Clock clock) {
+  std::shared_ptr<Engine> e(new Engine(std::move(options), std::move(clock)));
+  const EngineOptions& o = e->options_;
+  e->pool_ = std::make_unique<net::Pool>(net::PoolOptions{o.pool_size, o.max_requests, o.idle_timeout_s});
+  SVC_TRY(tls::ClientContext::Create(o.tls_trust, o.tls_min_version, &e->tls_client_));
+  // One thread delivers events, so subscribers see them in order.
+  e->threads_.emplace_back([raw = e.get()] { raw->EventLoop(); });
+  *out = std::move(e);
+  return Status::Ok();
+}
+
+Engine::~Engine() { Shutdown(); }
+
+void Engine::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(events_mu_);
+    if (events_stop_) return;
+    closed_.store(true, std::memory_order_release);
+    events_stop_ = true;
+  }
+  events_cv_.notify_all();
+  for (std::thread& t : threads_)
+    if (t.joinable()) t.join();
+  // Idle connections close now; leased ones close when released.
+  if (pool_) pool_->Close();
+}
+
+void Engine::EventLoop() {
+  std::unique_lock<std::mutex> lock(events_mu_);
+  for (;;) {
+    events_cv_.wait(lock, [this] { return events_stop_ || !events_.empty(); });
+    if (events_.empty() && events_stop_) return;
+    std::vector<std::function<void()>> batch;
+    batch.swap(events_);
+    lock.unlock();
+    for (auto& fn : batch) {
+      try {
+        fn();
+      } catch (...) {
+        // A subscriber's exception must not kill the engine thread.
+      }
+    }
+    lock.lock();
+  }
+}
+
+void Engine::Post(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(events_mu_);
+    if (events_stop_) return;
+    events_.push_back(std::move(fn));
+  }
+  events_cv_.notify_one();
+}
+
+void Engine::OnHealth(HealthCallback cb) {
+  std::lock_guard<std::mutex> lock(callbacks_mu_);
+  on_health_ = std::move(cb);
+}
+
+void Engine::OnLog(LogCallback cb) {
+  std::lock_guard<std::mutex> lock(callbacks_mu_);
+  on_log_ = std::move(cb);
+}
+
+void Engine::Log(int level, std::string message) {
+  Post([this, level, message = std::move(message)] {
+    // Held while the callback runs: OnLog returns only once it finished.
+    std::lock_guard<std::mutex> lock(callbacks_mu_);
+    if (on_log_) on_log_(level, message);
+  });
+}
+
+Status Engine::CheckOpen() const {
+  if (closed()) return Error(Code::closed, "the engine is closed");
+  return Status::Ok();
+}
+
+Status Engine::Find(const std::string& name, std::shared_ptr<Upstream>* out) const {
+  SVC_TRY(CheckOpen());
+  std::shared_lock<std::shared_mutex> lock(registry_mu_);
+  auto it = upstreams_.find(name);
+  if (it == upstreams_.end()) return NotFound(name);
+  *out = it->second;
+  return Status::Ok();
+}
+
+Status Engine::LoadConfig(std::string_view text) {
+  SVC_TRY(CheckOpen());
+  std::vector<config::UpstreamWithTargets> doc;
+  SVC_TRY(config::ParseDeclarative(text, &doc));
+
+  std::lock_guard<std::mutex> config_lock(config_mu_);
+  // Build every snapshot first; publish only when all succeeded.
+  struct Pending {
+    std::shared_ptr<Upstream> up;
+    std::shared_ptr<const config::UpstreamConfig> cfg;
+    std::vector<config::TargetConfig> targets;
+    std::shared_ptr<balance::Snapshot> snap;
+  };
+  std::vector<Pending> pending;
+  std::map<std::string, std::shared_ptr<Upstream>> next;
+  {
+    std::shared_lock<std::shared_mutex> lock(registry_mu_);
+    for (auto& entry : doc) {
+      const std::string& name = entry.upstream.name;
+      auto it = upstreams_.find(name);
+      auto up = it != upstreams_.end() ? it->second : std::make_shared<Upstream>(name);
+      next[name] = up;
+      Pending p{up, std::make_shared<const config::UpstreamConfig>(std::move(entry.upstream)),
+                std::move(entry.targets), nullptr};
+      std::lock_guard<std::mutex> up_lock(up->mu_);
+      Status st = up->BuildSnapshot(*this, *p.cfg, p.targets, &p.snap);
+      if (!st.ok())
+        return Error(st.code(), "upstreams (name '" + name + "'): " + st.message());
+      pending.push_back(std::move(p));
+    }
+  }
+  std::unique_lock<std::shared_mutex> lock(registry_mu_);
+  for (auto& [name, up] : upstreams_)
+    if (!next.count(name)) up->deleted_.store(true, std::memory_order_release);
+  for (Pending& p : pending) {
+    std::lock_guard<std::mutex> up_lock(p.up->mu_);
+    p.up->deleted_.store(false, std::memory_order_release);
+    p.up->Publish(std::move(p.cfg), std::move(p.targets), std::move(p.snap));
+  }
+  upstreams_ = std::move(next);
+  Log(1, "configuration loaded: " + std::to_string(pending.size()) + " upstream(s)");
+  return Status::Ok();
+}
+
+Status Engine::UpsertUpstream(std::string_view entity_json) {
+  json entity = json::parse(entity_json.begin(), entity_json.end(), nullptr, false);
+  if (entity.is_discarded())
+    return Error(Code::invalid, "upstream entity is not valid JSON: " + std::string(entity_json.substr(0, 200)));
+  config::UpstreamConfig cfg;
+  SVC_TRY(config::ParseUpstream(entity, &cfg));
+  return UpsertUpstream(cfg);
+}
+
+Status Engine::UpsertUpstream(const config::UpstreamConfig& cfg_in) {
+  SVC_TRY(CheckOpen());
+  std::lock_guard<std::mutex> config_lock(config_mu_);
+  std::shared_ptr<Upstream> up;
+  bool created = false;
+  {
+    std::shared_lock<std::shared_mutex> lock(registry_mu_);
+    auto it = upstreams_.find(cfg_in.name);
+    if (it != upstreams_.end()) up = it->second;
+  }
+  if (!up) {
+    up = std::make_shared<Upstream>(cfg_in.name);
+    created = true;
+  }
+  std::lock_guard<std::mutex> up_lock(up->mu_);
+  auto cfg = std::make_shared<config::UpstreamConfig>(cfg_in);
+  // An update keeps the entity's identity.
+  if (!created && up->config_) {
+    cfg->id = up->config_->id;
+    cfg->created_at = up->config_->created_at;
+  }
+  std::shared_ptr<balance::Snapshot> snap;
+  SVC_TRY(up->BuildSnapshot(*this, *cfg, up->targets_, &snap));
+  up->Publish(std::move(cfg), up->targets_, std::move(snap));
+  if (created) {
+    std::unique_lock<std::shared_mutex> lock(registry_mu_);
+    upstreams_[up->name()] = up;
+  }
+  return Status::Ok();
+}
+
+Status Engine::DeleteUpstream(const std::string& name) {
+  SVC_TRY(CheckOpen());
+  std::lock_guard<std::mutex> config_lock(config_mu_);
+  std::unique_lock<std::shared_mutex> lock(registry_mu_);
+  auto it = upstreams_.find(name);
+  if (it == upstreams_.end()) return NotFound(name);
+  it->second->deleted_.store(true, std::memory_order_release);
+  upstreams_.erase(it);
+  return Status::Ok();
+}
+
+Status Engine::GetUpstream(const std::string& name, std::string* out) const {
+  std::shared_ptr<Upstream> up;
+  SVC_TRY(Find(name, &up));
+  std::lock_guard<std::mutex> up_lock(up->mu_);
+  json j = config::UpstreamToJson(*up->config_);
+  json targets = json::array();
+  for (const auto& t : up->targets_) targets.push_back(config::TargetToJson(t, up->config_->id));
+  j["targets"] = std::move(targets);
+  *out = j.dump();
+  return Status::Ok();
+}
+
+Status Engine::AddTarget(const std::string& upstream, std::string_view target, int64_t weight) {
+  std::shared_ptr<Upstream> up;
+  SVC_TRY(Find(upstream, &up));
+  config::TargetConfig tc;
+  SVC_TRY(config::NormalizeTarget(target, &tc.address));
+  SVC_TRY(config::ValidateWeight(weight));
+  tc.weight = static_cast<int>(weight);
+  tc.id = config::NewUuid();
+  std::lock_guard<std::mutex> config_lock(config_mu_);
+  std::lock_guard<std::mutex> up_lock(up->mu_);
+  for (const auto& t : up->targets_)
+    if (t.address.target == tc.address.target)
+      return Error(Code::exists, "target '" + tc.address.target + "' already exists in upstream '" +
+                                     upstream + "'");
+  tc.created_at = std::chrono::duration<double, std::milli>(
+                      std::chrono::system_clock::now().time_since_epoch()).count();
+  auto targets = up->targets_;
+  targets.push_back(tc);
+  std::shared_ptr<balance::Snapshot> snap;
+  SVC_TRY(up->BuildSnapshot(*this, *up->config_, targets, &snap));
+  up->Publish(up->config_, std::move(targets), std::move(snap));
+  return Status::Ok();
+}
+
+Status Engine::DeleteTarget(const std::string& upstream, std::string_view target) {
+  config::TargetAddress addr;
+  SVC_TRY(config::NormalizeTarget(target, &addr));
+  std::shared_ptr<Upstream> up;
+  SVC_TRY(Find(upstream, &up));
+  std::lock_guard<std::mutex> config_lock(config_mu_);
+  std::lock_guard<std::mutex> up_lock(up->mu_);
+  auto targets = up->targets_;
+  auto it = std::find_if(targets.begin(), targets.end(),
+                         [&](const config::TargetConfig& t) { return t.address.target == addr.target; });
+  if (it == targets.end())
+    return Error(Code::not_found, "could not find a Target '" + addr.target + "' in Upstream '" + upstream + "'");
+  targets.erase(it);
+  std::shared_ptr<balance::Snapshot> snap;
+  SVC_TRY(up->BuildSnapshot(*this, *up->config_, targets, &snap));
+  up->Publish(up->config_, std::move(targets), std::move(snap));
+  return Status::Ok();
+}
+
+void Engine::ApplyHealth(Upstream& up, const balance::Snapshot& snap, uint32_t i, health::State state) {
+  const bool on = health::Available(state);
+  // mostly_* states keep the address where it is (Kong).
+  if (state != health::State::healthy && state != health::State::unhealthy) return;
+  // Apply to the snapshot the pick path reads now (it may be newer than `snap`).
+  auto current = up.snapshot();
+  const balance::Address& a = snap.addresses()[i];
+  bool changed = false;
+  if (current) {
+    const int64_t j = current->Find(a.key());
+    if (j >= 0) changed = current->SetAvailable(static_cast<uint32_t>(j), on, Now());
+  }
+  if (&snap != current.get()) snap.SetAvailable(i, on, Now());
+  if (!changed) return;
+  const std::string target = snap.targets()[a.target].name;
+  Log(2, std::string(on ? "healthy" : "unhealthy") + " transition of '" + a.host + "(" + a.key() +
+             ")' in upstream '" + up.name() + "'");
+  Post([this, upstream = up.name(), target, address = a.key(), on] {
+    // Held while the callback runs: OnHealth returns only once it finished.
+    std::lock_guard<std::mutex> lock(callbacks_mu_);
+    if (on_health_) on_health_(upstream, target, address, on);
+  });
+}
+
+void Engine::ReportTry(Upstream& up, const balance::Snapshot& snap, uint32_t i, Outcome outcome,
+                       int http_status, double latency_s) {
+  snap.Release(i);
+  if ((outcome == Outcome::ok || outcome == Outcome::http) && snap.records_latency())
+    snap.Record(i, latency_s, Now());
+
+  auto cfg = up.config();
+  if (!cfg || !cfg->healthchecks.enabled() || closed()) return;
+  std::optional<health::Report> report;
+  switch (outcome) {
+    case Outcome::ok: report = health::Report::success; break;
+    case Outcome::http:
+      report = health::ClassifyStatus(cfg->healthchecks, health::Mode::passive, http_status);
+      break;
+    case Outcome::tcp_failure: report = health::Report::tcp_failure; break;
+    case Outcome::timeout: report = health::Report::timeout; break;
+  }
+  const balance::Address& a = snap.addresses()[i];
+  if (!report) {
+    Log(0, "status " + std::to_string(http_status) + " from '" + a.host + "(" + a.key() +
+               ")' is in neither passive list: ignored");
+    return;
+  }
+  std::lock_guard<std::mutex> lock(up.mu_);
+  if (up.deleted()) return;
+  health::AddressHealth& h = up.health_[Upstream::HealthKey(a)];
+  auto changed = health::Apply(cfg->healthchecks, health::Mode::passive, *report, &h);
+  Log(0, std::string("passive ") + OutcomeName(outcome) + " report (" + ReportName(*report) +
+             ") for '" + a.host + "(" + a.key() + ")': now " + health::StateName(h.state));
+  if (changed) ApplyHealth(up, snap, i, *changed);
+}
+
+Status Engine::SetTargetHealth(const std::string& upstream, std::string_view target,
+                               const char* address, bool healthy) {
+  config::TargetAddress taddr;
+  SVC_TRY(config::NormalizeTarget(target, &taddr));
+  std::shared_ptr<Upstream> up;
+  SVC_TRY(Find(upstream, &up));
+  std::lock_guard<std::mutex> lock(up->mu_);
+  auto snap = up->snapshot();
+  const balance::Target* t = nullptr;
+  for (const auto& candidate : snap->targets())
+    if (candidate.name == taddr.target) t = &candidate;
+  if (!t)
+    return Error(Code::not_found, "could not find a Target '" + taddr.target + "' in Upstream '" + upstream + "'");
+  if (!up->config_->healthchecks.enabled())
+    return Error(Code::invalid, "no healthchecker found for " + upstream);
+
+  std::vector<uint32_t> which;
+  if (address) {
+    config::TargetAddress aaddr;
+    Status st = config::NormalizeTarget(address, &aaddr);
+    if (!st.ok() || aaddr.kind == config::TargetAddress::Kind::name)
+      return Error(Code::invalid, std::string("address must be an IP with an optional port: given '") + address + "'");
+    for (uint32_t i : t->addresses)
+      if (snap->addresses()[i].key() == aaddr.target) which.push_back(i);
+    if (which.empty())
+      return Error(Code::not_found, "could not find the address '" + aaddr.target + "' of Target '" +
+                                        taddr.target + "' in Upstream '" + upstream + "'");
+  } else {
+    which = t->addresses;
+  }
+  for (uint32_t i : which) {
+    const balance::Address& a = snap->addresses()[i];
+    if (a.weight == 0) continue;  // Kong never adds weight-0 addresses to the checker
+    health::AddressHealth& h = up->health_[Upstream::HealthKey(a)];
+    health::Force(healthy, &h);
+    Log(2, std::string(healthy ? "healthy" : "unhealthy") + " forced for " + a.host + " " + a.key());
+    ApplyHealth(*up, *snap, i, h.state);
+  }
+  return Status::Ok();
+}
+
+Status Engine::Health(const std::string& upstream, std::string* out) const {
+  using json = nlohmann::ordered_json;  // Kong's field order
+  std::shared_ptr<Upstream> up;
+  SVC_TRY(Find(upstream, &up));
+  std::lock_guard<std::mutex> lock(up->mu_);
+  auto snap = up->snapshot();
+  const auto& cfg = *up->config_;
+  const bool checked = cfg.healthchecks.enabled();
+  json data = json::array();
+  for (const auto& t : snap->targets()) {
+    json addrs = json::array();
+    bool any_healthy = false;
+    for (uint32_t i : t.addresses) {
+      const auto& a = snap->addresses()[i];
+      const char* h = "HEALTHCHECKS_OFF";
+      if (checked && a.weight > 0) {
+        h = snap->available(i) ? "HEALTHY" : "UNHEALTHY";
+        any_healthy = any_healthy || snap->available(i);
+      }
+      addrs.push_back({{"ip", a.ip}, {"port", a.port}, {"health", h}, {"weight", a.weight}});
+    }
+    const char* th = "HEALTHCHECKS_OFF";
+    if (t.dns_error || t.addresses.empty()) {
+      th = "DNS_ERROR";
+    } else if (checked && t.weight > 0) {
+      th = any_healthy ? "HEALTHY" : "UNHEALTHY";
+    }
+    data.push_back({{"target", t.name}, {"weight", t.weight}, {"health", th},
+                    {"data", {{"addresses", std::move(addrs)}}}});
+  }
+  const int64_t total = snap->total_weight();
+  const int64_t unavailable = snap->unavailable_weight();
+  json j = {{"id", cfg.id},
+            {"name", cfg.name},
+            {"algorithm", snap->algorithm_name()},
+            {"health", !checked ? "HEALTHCHECKS_OFF" : snap->healthy() ? "HEALTHY" : "UNHEALTHY"},
+            {"weight", {{"total", total}, {"available", total - unavailable}, {"unavailable", unavailable}}},
+            {"data", std::move(data)}};
+  *out = j.dump();
+  return Status::Ok();
+}
+
+}  // namespace svc

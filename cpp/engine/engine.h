@@ -1,0 +1,145 @@
+// engine: owns the upstream registry, each upstream's balancer snapshot and
+// health state, and the threads that deliver health and log events.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "balance/balance.h"
+#include "common/status.h"
+#include "config/config.h"
+#include "engine/options.h"
+#include "health/health.h"
+#include "net/connection.h"
+#include "tls/client.h"
+
+namespace svc {
+
+class Engine;
+
+// An upstream's runtime: its entity, targets, per-address health and the
+// balancer snapshot that picks read without locks. Writers hold mu_.
+class Upstream {
+ public:
+  explicit Upstream(std::string name) : name_(std::move(name)) {}
+
+  const std::string& name() const { return name_; }
+  // The current snapshot and its version; a request re-reads the snapshot
+  // only when the version moved, so a steady-state pick takes no lock.
+  uint64_t version() const { return version_.load(std::memory_order_acquire); }
+  std::shared_ptr<const balance::Snapshot> snapshot() const { return std::atomic_load(&snapshot_); }
+  std::shared_ptr<const config::UpstreamConfig> config() const { return std::atomic_load(&config_); }
+  bool deleted() const { return deleted_.load(std::memory_order_acquire); }
+
+ private:
+  friend class Engine;
+  // Health key of an address: Kong keys the checker by (ip, port, hostname).
+  static std::string HealthKey(const balance::Address& a) { return a.key() + "|" + a.host; }
+  Status BuildSnapshot(const Engine& engine, const config::UpstreamConfig& cfg,
+                       const std::vector<config::TargetConfig>& targets,
+                       std::shared_ptr<balance::Snapshot>* out) const;
+  void Publish(std::shared_ptr<const config::UpstreamConfig> cfg,
+               std::vector<config::TargetConfig> targets, std::shared_ptr<balance::Snapshot> snap);
+
+  const std::string name_;
+  mutable std::mutex mu_;  // serialises writers and health reports
+  std::shared_ptr<const config::UpstreamConfig> config_;
+  std::vector<config::TargetConfig> targets_;               // in creation order
+  std::map<std::string, health::AddressHealth> health_;     // by HealthKey; survives rebuilds
+  std::shared_ptr<const balance::Snapshot> snapshot_;
+  std::atomic<uint64_t> version_{0};
+  std::atomic<bool> deleted_{false};
+};
+
+class Engine : public std::enable_shared_from_this<Engine> {
+ public:
+  using Clock = std::function<double()>;  // seconds, monotonic
+  using HealthCallback = std::function<void(const std::string& upstream, const std::string& target,
+                                            const std::string& address, bool healthy)>;
+  using LogCallback = std::function<void(int level, const std::string& message)>;
+
+  // `clock` defaults to a steady clock; tests inject their own.
+  static Status Create(EngineOptions options, std::shared_ptr<Engine>* out, Clock clock = {});
+  ~Engine();
+
+  // Stops and joins the engine threads (pending events are delivered first).
+  // Later operations return Code::closed. Idempotent.
+  void Shutdown();
+  bool closed() const { return closed_.load(std::memory_order_acquire); }
+
+  const EngineOptions& options() const { return options_; }
+  net::Pool& pool() { return *pool_; }
+  tls::ClientContext& tls_client() { return *tls_client_; }
+  double Now() const { return clock_(); }
+
+  Status LoadConfig(std::string_view text);
+  Status UpsertUpstream(std::string_view entity_json);
+  Status UpsertUpstream(const config::UpstreamConfig& cfg);
+  Status DeleteUpstream(const std::string& name);
+  Status GetUpstream(const std::string& name, std::string* json) const;
+  Status AddTarget(const std::string& upstream, std::string_view target, int64_t weight);
+  Status DeleteTarget(const std::string& upstream, std::string_view target);
+  // address: "ip:port" (port defaults to 8000) or nullptr for all addresses.
+  Status SetTargetHealth(const std::string& upstream, std::string_view target, const char* address,
+                         bool healthy);
+  Status Health(const std::string& upstream, std::string* json) const;
+
+  // Passive health and balancer feedback for one finished try.
+  enum class Outcome { ok, http, tcp_failure, timeout };
+  void ReportTry(Upstream& up, const balance::Snapshot& snap, uint32_t address, Outcome outcome,
+                 int http_status, double latency_s);
+
+  void OnHealth(HealthCallback cb);
+  void OnLog(LogCallback cb);
+  void Log(int level, std::string message);
+
+  // Code::not_found "could not find an Upstream named '<name>'".
+  Status Find(const std::string& name, std::shared_ptr<Upstream>* out) const;
+
+  static Status NotFound(const std::string& name) {
+    return Error(Code::not_found, "could not find an Upstream named '" + name + "'");
+  }
+
+ private:
+  Engine(EngineOptions options, Clock clock);
+  void Post(std::function<void()> fn);
+  void EventLoop();
+  // Applies a health change to the snapshot and emits the event when the
+  // balancer's view of the address changed. Caller holds up.mu_.
+  void ApplyHealth(Upstream& up, const balance::Snapshot& snap, uint32_t address,
+                   health::State state);
+  Status CheckOpen() const;
+
+  EngineOptions options_;
+  Clock clock_;
+  std::unique_ptr<net::Pool> pool_;
+  std::unique_ptr<tls::ClientContext> tls_client_;
+  std::atomic<bool> closed_{false};
+
+  mutable std::shared_mutex registry_mu_;
+  std::map<std::string, std::shared_ptr<Upstream>> upstreams_;
+  std::mutex config_mu_;  // serialises whole-config writers (load_config vs upserts)
+
+  // Event delivery: one ordered queue drained by the engine threads.
+  std::mutex events_mu_;
+  std::condition_variable events_cv_;
+  std::vector<std::function<void()>> events_;
+  bool events_stop_ = false;
+  bool events_busy_ = false;
+  std::vector<std::thread> threads_;
+
+  std::mutex callbacks_mu_;
+  HealthCallback on_health_;
+  LogCallback on_log_;
+};
+
+}  // namespace svc
