@@ -57,7 +57,8 @@ typedef enum svc_code {
   SVC_EPROTO,     /* the peer broke the protocol */
   SVC_ECLOSED,    /* the object was closed */
   SVC_ENOMEM,     /* out of memory */
-  SVC_EINTERNAL   /* a bug in svc; the message says where */
+  SVC_EINTERNAL,  /* a bug in svc; the message says where */
+  SVC_ECANCELED   /* the operation was cancelled (svc_request_cancel, svc_conn_cancel) */
 } svc_code;
 
 /* An error: a code and a message. Owned by whoever received it. */
@@ -69,6 +70,11 @@ SVC_API svc_code svc_error_code(const svc_error *e);
 /* The error's message, e.g. "port must be an integer between 0 and 65535:
  * given 70000". Borrowed: valid until svc_error_free(e). e must not be NULL. */
 SVC_API const char *svc_error_message(const svc_error *e);
+
+/* Creates an error, for callbacks that return one (svc_balancer_cb).
+ * message is copied (NULL means ""); code must not be SVC_OK (it becomes
+ * SVC_EINVAL). Returns NULL only when memory is exhausted. */
+SVC_API svc_error *svc_error_new(svc_code code, const char *message);
 
 /* Frees an error. NULL is accepted. */
 SVC_API void svc_error_free(svc_error *e);
@@ -128,17 +134,20 @@ typedef void (*svc_log_cb)(void *userdata, int level, const char *message);
  * Returns NULL on success. */
 SVC_API svc_error *svc_engine_new(svc_engine **out, const char *options_json);
 
-/* Frees the engine: stops and joins its threads, after which no callback
- * runs. Requests still alive keep working on what they hold (a pick after
- * this returns SVC_ECLOSED). NULL is accepted. */
+/* Frees the engine: delivers pending events, stops and joins its threads,
+ * after which no callback runs, and closes idle pooled connections.
+ * Requests and connections still alive stay valid: setters that need only
+ * the request still work, while picks, connects and upstream lookups return
+ * SVC_ECLOSED. NULL is accepted. */
 SVC_API void svc_engine_free(svc_engine *e);
 
 /* Loads a Kong declarative document (YAML or JSON, `_format_version` and
  * `upstreams:` with nested `targets:`) and replaces all upstreams with it,
  * atomically: on any error nothing changes and the error (SVC_ECONFIG) names
  * the upstream, the field and the reason. Health state of addresses that stay
- * is kept.
- *   text, len  the document; text must not be NULL (len 0 is an empty document).
+ * is kept. A document without `upstreams:` removes every upstream.
+ *   text, len  the document; text must not be NULL. An empty text (len 0)
+ *              is SVC_ECONFIG "declarative config is empty".
  * Thread-safe. */
 SVC_API svc_error *svc_engine_load_config(svc_engine *e, const char *text, size_t len);
 
@@ -191,12 +200,16 @@ SVC_API svc_error *svc_upstream_health(svc_engine *e, const char *upstream, char
 
 /* Subscribes to health events (one subscriber; NULL cb unsubscribes). Every
  * transition of an address between healthy and unhealthy fires exactly once,
- * on an engine thread, in order. The callback must not block or call into
- * the same engine. */
+ * on an engine thread, in order, to the subscriber current at delivery.
+ * When this returns, the previous callback is not running and never runs
+ * again, so its userdata may be released. The callback must not block or
+ * call into the same engine. */
 SVC_API svc_error *svc_engine_on_health(svc_engine *e, svc_health_cb cb, void *userdata);
 
 /* Subscribes to log events (one subscriber; NULL cb unsubscribes), delivered
- * on an engine thread. The callback must not block or call into the same engine. */
+ * on an engine thread. When this returns, the previous callback is not
+ * running and never runs again. The callback must not block or call into
+ * the same engine. */
 SVC_API svc_error *svc_engine_on_log(svc_engine *e, svc_log_cb cb, void *userdata);
 
 /* ===== TLS material ===================================================== */
@@ -337,13 +350,17 @@ SVC_API svc_error *svc_request_set_hash_input(svc_request *r, svc_hash_on kind, 
 /* ----- Pick mode: the caller does its own I/O and reports each try ----- */
 
 /* Picks the peer for the next try and enters SVC_PHASE_BALANCER. A retry
- * never repeats a peer already tried while an untried available one exists.
- * Call svc_request_report after each try.
- * Errors: SVC_EINVAL "no upstream or target set"; SVC_ENOPEER "failure to get
- * a peer from the ring-balancer" (unhealthy upstream, no available peer,
- * or the retries used up: "no more tries: <n> tries done"); SVC_EDNS "name
- * resolution failed"; SVC_EPHASE in the log phase; SVC_ECLOSED when the
- * engine or upstream is gone. */
+ * never repeats a peer already tried while an untried available one exists;
+ * once all were tried, least-connections starts a new round, round-robin and
+ * consistent hashing take their next available peer, and latency ends the
+ * retries (Kong). Call svc_request_report after each try; a pick with the
+ * previous try unreported releases it without a health report.
+ * Errors: SVC_EINVAL "no upstream or target set: ..."; SVC_ENOPEER "failure
+ * to get a peer from the ring-balancer" (unhealthy upstream, no available
+ * peer), or "no more tries: <n> tries made and retries is <r>"; SVC_EDNS
+ * "name resolution failed"; SVC_EPHASE in the log phase; SVC_ENOTFOUND when
+ * the upstream was deleted and not re-created; SVC_ECLOSED when the engine
+ * was freed. */
 SVC_API svc_error *svc_request_pick(svc_request *r);
 
 /* The picked peer's IP ("10.0.0.1" or "::1"), or NULL before a pick.
@@ -362,12 +379,90 @@ SVC_API const char *svc_request_peer_host(const svc_request *r);
 SVC_API int svc_request_tries(const svc_request *r);
 
 /* Reports the outcome of the current try: feeds passive health (Kong's
- * classification), least-connections (the connection is released) and the
- * latency balancer (latency_us). One report per pick.
- * SVC_EINVAL "no try to report" without an unreported pick, or a bad
- * outcome / status (status 100..999 for SVC_OUTCOME_HTTP). */
+ * classification: statuses in the healthy list count as successes, in the
+ * unhealthy list or 0 as HTTP failures, others are ignored), least
+ * connections (the connection is released) and the latency balancer
+ * (latency_us, for OK and HTTP outcomes). One report per pick.
+ * SVC_EINVAL "no try to report: call svc_request_pick first" without an
+ * unreported pick, or a bad outcome / status (for SVC_OUTCOME_HTTP, 0 for
+ * "no valid response" or 100..999). */
 SVC_API svc_error *svc_request_report(svc_request *r, svc_outcome o, int http_status,
                                       uint32_t latency_us);
+
+/* ----- Connect mode: svc opens the connection ------------------------- */
+
+/* Called in the balancer phase before each try of svc_request_connect (and
+ * of send mode). It may call the TLS setters to change the policy of that
+ * try, and read svc_request_tries. Returning non-NULL aborts the connect
+ * with that error (svc takes ownership of it). */
+typedef svc_error *(*svc_balancer_cb)(void *userdata, svc_request *r);
+
+/* Sets (or with NULL clears) the request's balancer callback. It runs on the
+ * thread that called svc_request_connect. */
+SVC_API svc_error *svc_request_on_balancer(svc_request *r, svc_balancer_cb cb, void *userdata);
+
+/* One upstream connection handed to the caller. Used by one thread at a
+ * time, except svc_conn_cancel. */
+typedef struct svc_conn svc_conn;
+
+/* Picks a peer, connects within the connect timeout and, when the scheme is
+ * "https" or "tls", performs the TLS handshake under the request's policy:
+ * SNI and the verified name are the peer's host (no SNI for IP literals,
+ * whose IP SANs are checked; a trailing dot is stripped), TLS >= 1.2,
+ * verification on unless turned off. An idle pooled connection to the same
+ * peer under the same whole TLS policy is reused when there is one; TLS
+ * sessions are resumed on new connections to the same peer and policy.
+ * A failed try (refused, reset, timeout, handshake or verification failure)
+ * is reported to passive health and retried on another peer, up to the
+ * request's retries.
+ *   out  receives the connection; release it with svc_conn_release.
+ * The request enters SVC_PHASE_LOG. Errors: the last try's code
+ * (SVC_ECONNECT, SVC_ETIMEOUT, SVC_ETLS, SVC_ENOPEER) with a message that
+ * lists every try, e.g. "2 tries failed: try 1 (127.0.0.1:9001): connect to
+ * 127.0.0.1:9001 failed: Connection refused; try 2 (...): TLS handshake with
+ * ... failed: certificate verify failed: certificate has expired";
+ * SVC_ECANCELED after svc_request_cancel; SVC_EPHASE in the log phase. */
+SVC_API svc_error *svc_request_connect(svc_request *r, svc_conn **out);
+
+/* Interrupts a blocked svc_request_connect from any thread; later connects
+ * of this request fail with SVC_ECANCELED. */
+SVC_API void svc_request_cancel(svc_request *r);
+
+/* Writes all len bytes within the write timeout. SVC_ECONNECT on a reset,
+ * SVC_ETIMEOUT, SVC_ETLS, SVC_ECANCELED. */
+SVC_API svc_error *svc_conn_write(svc_conn *c, const void *buf, size_t len);
+
+/* Reads up to cap bytes within the read timeout; *out_len == 0 means the
+ * peer closed the connection (EOF). */
+SVC_API svc_error *svc_conn_read(svc_conn *c, void *buf, size_t cap, size_t *out_len);
+
+/* Changes the write and read timeouts of this connection (milliseconds,
+ * each 1..2147483646). */
+SVC_API svc_error *svc_conn_set_timeouts(svc_conn *c, int write_ms, int read_ms);
+
+/* Interrupts a blocked read or write from any thread (SVC_ECANCELED); the
+ * connection is then not reusable. */
+SVC_API void svc_conn_cancel(svc_conn *c);
+
+/* The peer of the connection: IP, port, host (borrowed while c lives). */
+SVC_API const char *svc_conn_peer_ip(const svc_conn *c);
+SVC_API int svc_conn_peer_port(const svc_conn *c);
+SVC_API const char *svc_conn_peer_host(const svc_conn *c);
+
+/* 1 when the connection came from the keepalive pool, else 0. */
+SVC_API int svc_conn_reused(const svc_conn *c);
+
+/* 1 when the TLS session was resumed, else 0 (also for plain connections). */
+SVC_API int svc_conn_tls_resumed(const svc_conn *c);
+
+/* The negotiated TLS version ("TLSv1.3"), or "" for plain connections. Static text. */
+SVC_API const char *svc_conn_tls_version(const svc_conn *c);
+
+/* Ends the caller's use of the connection and frees c. reusable non-zero
+ * returns it to the keepalive pool (when it served fewer than the maximum
+ * requests, had no I/O error or EOF, and the pool has room) and reports the
+ * try as a success; zero closes it. NULL is accepted. */
+SVC_API void svc_conn_release(svc_conn *c, int reusable);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,209 @@
+#include "net/connection.h"
+
+#include <openssl/err.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace svc::net {
+
+Connection::Connection(UniqueFd fd, SSL* ssl, std::string key, std::string ip, int port, std::string host)
+    : fd_(std::move(fd)), ssl_(ssl), key_(std::move(key)), ip_(std::move(ip)), port_(port),
+      host_(std::move(host)), peer_(PeerName(ip_, port_)) {}
+
+Connection::~Connection() {
+  if (ssl_) {
+    // Best effort close_notify; never wait for the peer's.
+    SSL_set_quiet_shutdown(ssl_, 0);
+    ERR_clear_error();
+    SSL_shutdown(ssl_);
+    ERR_clear_error();
+    SSL_free(ssl_);
+  }
+}
+
+Status Connection::TlsIo(bool write, void* buf, size_t len, size_t* n, const Deadline& deadline,
+                         int timeout_ms) {
+  for (;;) {
+    ERR_clear_error();
+    size_t done = 0;
+    const int ret = write ? SSL_write_ex(ssl_, buf, len, &done) : SSL_read_ex(ssl_, buf, len, &done);
+    if (ret == 1) {
+      *n = done;
+      return Status::Ok();
+    }
+    const int err = SSL_get_error(ssl_, ret);
+    const Op op = write ? Op::write : Op::read;
+    switch (err) {
+      case SSL_ERROR_WANT_READ:
+        SVC_TRY(Wait(fd_.get(), POLLIN, deadline, timeout_ms, &cancel_, op, peer_));
+        continue;
+      case SSL_ERROR_WANT_WRITE:
+        SVC_TRY(Wait(fd_.get(), POLLOUT, deadline, timeout_ms, &cancel_, op, peer_));
+        continue;
+      case SSL_ERROR_ZERO_RETURN:
+        *n = 0;  // close_notify: a clean EOF
+        return Status::Ok();
+      case SSL_ERROR_SYSCALL:
+        if (!write && errno == 0 && ERR_peek_error() == 0) {
+          *n = 0;  // EOF without close_notify: treat as EOF
+          return Status::Ok();
+        }
+        return Error(Code::connect, std::string(OpName(op)) + Preposition(op) + peer_ + " failed: " +
+                                        (errno ? std::strerror(errno) : "the peer closed the connection"));
+      default: {
+        std::string reason = ERR_peek_error() ? ERR_reason_error_string(ERR_peek_error()) : "TLS error";
+        ERR_clear_error();
+        if (!write && reason.find("unexpected eof") != std::string::npos) {
+          *n = 0;
+          return Status::Ok();
+        }
+        return Error(Code::tls, std::string(OpName(op)) + Preposition(op) + peer_ + " failed: " + reason);
+      }
+    }
+  }
+}
+
+Status Connection::Write(const void* buf, size_t len, int timeout_ms) {
+  const Deadline deadline = Deadline::After(timeout_ms);
+  const char* p = static_cast<const char*>(buf);
+  while (len > 0) {
+    if (cancel_.cancelled()) return Error(Code::canceled, "write to " + peer_ + " cancelled");
+    size_t n = 0;
+    if (ssl_) {
+      SVC_TRY(TlsIo(true, const_cast<char*>(p), len, &n, deadline, timeout_ms));
+    } else {
+      const ssize_t r = ::send(fd_.get(), p, len, MSG_NOSIGNAL);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          SVC_TRY(Wait(fd_.get(), POLLOUT, deadline, timeout_ms, &cancel_, Op::write, peer_));
+          continue;
+        }
+        return Error(Code::connect, "write to " + peer_ + " failed: " + std::strerror(errno));
+      }
+      n = static_cast<size_t>(r);
+    }
+    p += n;
+    len -= n;
+  }
+  return Status::Ok();
+}
+
+Status Connection::Read(void* buf, size_t cap, size_t* n, int timeout_ms) {
+  *n = 0;
+  if (cap == 0) return Status::Ok();
+  if (cancel_.cancelled()) return Error(Code::canceled, "read from " + peer_ + " cancelled");
+  const Deadline deadline = Deadline::After(timeout_ms);
+  if (ssl_) return TlsIo(false, buf, cap, n, deadline, timeout_ms);
+  for (;;) {
+    const ssize_t r = ::recv(fd_.get(), buf, cap, 0);
+    if (r >= 0) {
+      *n = static_cast<size_t>(r);
+      return Status::Ok();
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      SVC_TRY(Wait(fd_.get(), POLLIN, deadline, timeout_ms, &cancel_, Op::read, peer_));
+      continue;
+    }
+    return Error(Code::connect, "read from " + peer_ + " failed: " + std::strerror(errno));
+  }
+}
+
+bool Connection::IdleUsable() {
+  char byte;
+  if (!ssl_) {
+    const ssize_t r = ::recv(fd_.get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    // 0: the peer closed; > 0: bytes nobody asked for; EAGAIN: alive and quiet.
+    return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+  // TLS: let OpenSSL consume what arrived (session tickets, close_notify)
+  // and see whether application data or EOF is left.
+  if (SSL_pending(ssl_) > 0) return false;
+  pollfd p{fd_.get(), POLLIN, 0};
+  if (::poll(&p, 1, 0) <= 0) return true;  // nothing arrived
+  ERR_clear_error();
+  size_t got = 0;
+  const int ret = SSL_peek_ex(ssl_, &byte, 1, &got);
+  if (ret == 1) return false;  // unexpected application data
+  const int err = SSL_get_error(ssl_, ret);
+  ERR_clear_error();
+  return err == SSL_ERROR_WANT_READ;
+}
+
+std::unique_ptr<Connection> Pool::Take(const std::string& key) {
+  std::unique_ptr<Connection> found;
+  std::deque<std::unique_ptr<Connection>> dead;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = idle_.find(key);
+    if (it == idle_.end()) return nullptr;
+    auto& q = it->second;
+    const auto now = Clock::now();
+    while (!q.empty()) {
+      // Most recently used first: the warmest connection.
+      std::unique_ptr<Connection> c = std::move(q.back());
+      q.pop_back();
+      const double idle_s = std::chrono::duration<double>(now - c->idle_since()).count();
+      if (options_.idle_timeout_s > 0 && idle_s > options_.idle_timeout_s) {
+        dead.push_back(std::move(c));
+        continue;
+      }
+      if (!c->IdleUsable()) {
+        dead.push_back(std::move(c));
+        continue;
+      }
+      found = std::move(c);
+      break;
+    }
+    if (q.empty()) idle_.erase(it);
+  }
+  return found;  // `dead` closes outside the lock
+}
+
+void Pool::Put(std::unique_ptr<Connection> c) {
+  if (!c) return;
+  if (options_.size <= 0) return;
+  if (options_.max_requests > 0 && c->uses() >= options_.max_requests) return;
+  std::unique_ptr<Connection> evicted;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) {
+      evicted = std::move(c);
+      return;
+    }
+    auto& q = idle_[c->key()];
+    if (static_cast<int>(q.size()) >= options_.size) {
+      evicted = std::move(q.front());  // the least recently used goes
+      q.pop_front();
+    }
+    c->MarkIdle();
+    c->canceller().Reset();
+    q.push_back(std::move(c));
+  }
+}
+
+void Pool::Close() {
+  std::map<std::string, std::deque<std::unique_ptr<Connection>>> gone;
+  std::lock_guard<std::mutex> lock(mu_);
+  closed_ = true;
+  gone.swap(idle_);
+}
+
+size_t Pool::idle(const std::string& key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = idle_.find(key);
+  return it == idle_.end() ? 0 : it->second.size();
+}
+
+size_t Pool::idle_total() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = 0;
+  for (const auto& [k, q] : idle_) n += q.size();
+  return n;
+}
+
+}  // namespace svc::net

@@ -1,0 +1,95 @@
+// Connection: one upstream connection, plain or TLS, with bounded reads and
+// writes on the caller's thread; and Pool: idle connections keyed by peer
+// and the whole TLS policy (DESIGN.md §4.2), with Kong's keepalive limits.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <openssl/ssl.h>
+
+#include "common/status.h"
+#include "net/net.h"
+
+namespace svc::net {
+
+class Connection {
+ public:
+  Connection(UniqueFd fd, SSL* ssl, std::string key, std::string ip, int port, std::string host);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Writes all of buf within timeout_ms. Code::connect on a reset or close
+  // ("write to 10.0.0.1:80 failed: Connection reset by peer"), Code::timeout,
+  // Code::canceled, Code::tls for a TLS-level failure.
+  Status Write(const void* buf, size_t len, int timeout_ms);
+  // Reads at most cap bytes; *n == 0 means the peer closed (EOF).
+  Status Read(void* buf, size_t cap, size_t* n, int timeout_ms);
+
+  // True when an idle connection is still usable: the peer has not closed it
+  // and sent nothing unexpected. Non-blocking.
+  bool IdleUsable();
+
+  Canceller& canceller() { return cancel_; }
+  const std::string& key() const { return key_; }
+  const std::string& ip() const { return ip_; }
+  int port() const { return port_; }
+  const std::string& host() const { return host_; }
+  bool tls() const { return ssl_ != nullptr; }
+  bool resumed() const { return ssl_ && SSL_session_reused(ssl_); }
+  std::string tls_version() const { return ssl_ ? SSL_get_version(ssl_) : ""; }
+  int uses() const { return uses_; }
+  void AddUse() { ++uses_; }
+  bool reused() const { return uses_ > 1; }
+  Clock::time_point idle_since() const { return idle_since_; }
+  void MarkIdle() { idle_since_ = Clock::now(); }
+
+ private:
+  Status TlsIo(bool write, void* buf, size_t len, size_t* n, const Deadline& deadline, int timeout_ms);
+
+  UniqueFd fd_;
+  SSL* ssl_;
+  std::string key_, ip_;
+  int port_;
+  std::string host_;
+  std::string peer_;
+  Canceller cancel_;
+  int uses_ = 0;
+  Clock::time_point idle_since_;
+};
+
+struct PoolOptions {
+  int size = 60;             // idle connections kept per key; 0 disables keepalive
+  int max_requests = 100;    // uses of one connection; 0 = unlimited
+  double idle_timeout_s = 60;
+};
+
+class Pool {
+ public:
+  explicit Pool(PoolOptions options) : options_(options) {}
+
+  // An idle, still usable connection for `key`, or null. Dead and expired
+  // ones met on the way are closed.
+  std::unique_ptr<Connection> Take(const std::string& key);
+  // Keeps `c` for reuse when it may serve more requests and the key's pool
+  // has room; otherwise closes it.
+  void Put(std::unique_ptr<Connection> c);
+
+  // Closes every idle connection; later Puts close theirs.
+  void Close();
+
+  size_t idle(const std::string& key) const;
+  size_t idle_total() const;
+
+ private:
+  PoolOptions options_;
+  mutable std::mutex mu_;
+  bool closed_ = false;
+  std::map<std::string, std::deque<std::unique_ptr<Connection>>> idle_;
+};
+
+}  // namespace svc::net
