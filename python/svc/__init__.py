@@ -1,0 +1,126 @@
+"""svc: an embeddable upstream-connection engine with the semantics of Kong
+Gateway's ``kong.service`` module and balancer, over the stable C ABI of
+libsvc (``svc.h``).
+
+Quick start::
+
+    import svc
+
+    with svc.Engine() as engine:
+        engine.upsert_upstream({"name": "api"})
+        engine.add_target("api", "10.0.0.1:8080", weight=100)
+        with engine.request() as req:
+            req.set_upstream("api")
+            peer = req.pick()              # Peer(ip='10.0.0.1', port=8080, host='10.0.0.1')
+            ...                            # do the I/O
+            req.report(svc.Outcome.HTTP, http_status=200, latency_us=1500)
+
+Argument rules (every function):
+
+* A wrong Python type (``None`` where a value is required, an ``int`` for a
+  ``str``, a ``float`` for an ``int``) raises ``TypeError`` before any C call.
+  ``None`` is accepted only where the C API takes NULL (``address``,
+  ``passphrase``, ``name``, ``value``, engine ``options``) and by ``on_health`` /
+  ``on_log`` (unsubscribe).
+* A value the binding cannot hand to C (a NUL character in a name, text that
+  cannot be encoded as UTF-8, an integer outside the C ``int`` range) raises
+  :class:`InvalidArgument`, which is a ``ValueError``.
+* Anything the C library rejects raises the :class:`Error` subclass of its
+  code, with the C message unchanged (``str(e)``) and ``e.code``.
+* Names (upstream, target, host, scheme, address) are ``str``; content (PEM,
+  JSON/YAML documents, hash keys, hash input values) is ``str`` or ``bytes``.
+
+Threads: an :class:`Engine` and TLS material may be shared by any number of
+threads; a :class:`Request` is used by one thread at a time (concurrent use is
+serialised). Calls that can block release the GIL. Callbacks run on an engine
+thread; an exception they raise goes to ``sys.unraisablehook``.
+"""
+
+from __future__ import annotations
+
+from . import _svc
+from ._errors import (
+    AlreadyExists,
+    Cancelled,
+    ClosedError,
+    ConfigError,
+    ConnectError,
+    DNSError,
+    Error,
+    InternalError,
+    InvalidArgument,
+    NoPeerError,
+    OutOfMemory,
+    PhaseError,
+    ProtocolError,
+    TLSError,
+    Timeout,
+    UpstreamNotFound,
+)
+from ._svc import (
+    CertChain,
+    Code,
+    Engine,
+    HashOn,
+    Outcome,
+    Peer,
+    Phase,
+    PrivateKey,
+    Request,
+    TrustStore,
+    code_name,
+)
+
+try:
+    from ._version import __version__
+except ImportError:  # pragma: no cover - only without a build (source tree)
+    from importlib.metadata import version as _dist_version
+
+    __version__ = _dist_version("svc")
+
+if _svc.version() != __version__:
+    raise ImportError(
+        f"svc: the loaded libsvc is version {_svc.version()}, "
+        f"but this package was built for {__version__}"
+    )
+
+
+def version() -> str:
+    """The C library's version (``svc_version()``), equal to ``__version__``."""
+    return _svc.version()
+
+
+__all__ = [
+    "__version__",
+    "version",
+    "code_name",
+    # objects
+    "Engine",
+    "Request",
+    "Peer",
+    "CertChain",
+    "PrivateKey",
+    "TrustStore",
+    # enums
+    "Code",
+    "Phase",
+    "Outcome",
+    "HashOn",
+    # errors
+    "Error",
+    "InvalidArgument",
+    "PhaseError",
+    "UpstreamNotFound",
+    "AlreadyExists",
+    "ConfigError",
+    "NoPeerError",
+    "DNSError",
+    "ConnectError",
+    "Timeout",
+    "TLSError",
+    "ProtocolError",
+    "ClosedError",
+    "OutOfMemory",
+    "InternalError",
+    "Cancelled",
+]

@@ -1,0 +1,116 @@
+"""Shared fixtures of the Python suite: engines, the throwaway test PKI, and a
+recorder for events that arrive on engine threads."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+import svc
+
+REPO = Path(__file__).resolve().parents[2]
+WAIT_SECONDS = 10.0  # bound of every wait for an engine-thread event
+
+
+@pytest.fixture
+def engine() -> Iterator[svc.Engine]:
+    e = svc.Engine()
+    yield e
+    e.close()
+
+
+@pytest.fixture
+def engine_a(engine: svc.Engine) -> svc.Engine:
+    """An engine with upstream "a" holding target 10.0.0.1:8000."""
+    engine.upsert_upstream({"name": "a"})
+    engine.add_target("a", "10.0.0.1")
+    return engine
+
+
+def _pki_binary() -> Path:
+    env = os.environ.get("SVC_TEST_PKI_BIN")
+    if env:
+        return Path(env)
+    return REPO / "build" / "dev" / "tests" / "svc-test-pki"
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The directory of the throwaway PKI written by svc-test-pki
+    ($SVC_TEST_PKI_BIN, else build/dev/tests/svc-test-pki)."""
+    binary = _pki_binary()
+    if not binary.is_file():
+        pytest.fail(f"svc-test-pki not found at {binary}: build the tests or set SVC_TEST_PKI_BIN")
+    out = tmp_path_factory.mktemp("pki")
+    subprocess.run([str(binary), str(out)], check=True, capture_output=True, timeout=60)
+    return out
+
+
+class Recorder:
+    """Collects callback calls made on engine threads; waits are bounded."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, *args: Any) -> None:
+        with self._cond:
+            self.calls.append(args)
+            self._cond.notify_all()
+
+    def wait_until(self, predicate: Callable[[list[tuple[Any, ...]]], bool]) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: predicate(self.calls), timeout=WAIT_SECONDS)
+
+    def wait_count(self, n: int) -> bool:
+        return self.wait_until(lambda calls: len(calls) >= n)
+
+    def snapshot(self) -> list[tuple[Any, ...]]:
+        with self._cond:
+            return list(self.calls)
+
+
+class HealthEvents:
+    """Health events of one engine, with a barrier like the C suite's: events
+    are delivered in order, so once an event of upstream "barrier" arrives,
+    every earlier event has been delivered."""
+
+    def __init__(self, engine: svc.Engine) -> None:
+        self.engine = engine
+        self.recorder = Recorder()
+        self._flip = False
+        engine.upsert_upstream(
+            {"name": "barrier", "healthchecks": {"passive": {"unhealthy": {"tcp_failures": 1}}}}
+        )
+        engine.add_target("barrier", "10.0.0.250")
+        engine.on_health(self.recorder)
+
+    @property
+    def events(self) -> list[tuple[str, str, str, bool]]:
+        return [c for c in self.recorder.snapshot() if c[0] != "barrier"]  # type: ignore[misc]
+
+    def barrier(self) -> None:
+        want = sum(1 for c in self.recorder.snapshot() if c[0] == "barrier") + 1
+        self._flip = not self._flip
+        self.engine.set_target_health("barrier", "10.0.0.250", not self._flip)
+        assert self.recorder.wait_until(lambda calls: sum(1 for c in calls if c[0] == "barrier") >= want)
+
+
+@pytest.fixture
+def health_events(engine: svc.Engine) -> HealthEvents:
+    return HealthEvents(engine)
+
+
+def pick_once(engine: svc.Engine, upstream: str) -> str:
+    """One fresh request's first pick, reported OK, as "ip:port"."""
+    with engine.request() as r:
+        r.set_upstream(upstream)
+        peer = r.pick()
+        r.report(svc.Outcome.OK)
+        return f"{peer.ip}:{peer.port}"
