@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds svc and runs every test suite: the C++
+# engine suites, the C ABI suites, header, symbol and install tests (dev
+# build), the Python suite (pytest on the installed package), the Go suite
+# (go vet, go test -race), then the C++ and C suites again under ASan+UBSan. Exits non-zero when any
+# suite fails or when a suite ran no test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+
+JOBS=${JOBS:-2}
+passed=0
+failed=0
+failures=()
+
+# Runs one ctest preset; adds its counts to the totals.
+run_ctest() {
+  local preset=$1
+  echo "== configure and build: $preset"
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset" -j "$JOBS"
+  echo "== test: $preset"
+  local log
+  log=$(mktemp)
+  set +e
+  ctest --preset "$preset" -j "$JOBS" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  set -e
+  local total fails
+  total=$(sed -n 's/.*tests failed out of \([0-9][0-9]*\).*/\1/p' "$log" | tail -1)
+  fails=$(sed -n 's/.* \([0-9][0-9]*\) tests failed out of.*/\1/p' "$log" | tail -1)
+  rm -f "$log"
+  if [[ -z "$total" || "$total" -eq 0 ]]; then
+    echo "!! $preset: no test ran"
+    failed=$((failed + 1)); failures+=("$preset (no tests)")
+    return
+  fi
+  passed=$((passed + total - fails))
+  failed=$((failed + fails))
+  if [[ $rc -ne 0 || $fails -ne 0 ]]; then failures+=("$preset"); fi
+}
+
+# Runs a binding's script; its closing line "<word>: N passed, M failed"
+# or pytest's "N passed" adds to the totals.
+run_suite() {
+  local name=$1 script=$2
+  echo "== test: $name"
+  local log
+  log=$(mktemp)
+  set +e
+  bash "$script" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  set -e
+  local p f
+  p=$(grep -Eo '[0-9]+ passed' "$log" | tail -1 | grep -Eo '[0-9]+' || true)
+  f=$(grep -Eo '[0-9]+ failed' "$log" | tail -1 | grep -Eo '[0-9]+' || true)
+  rm -f "$log"
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-0}))
+  if [[ $rc -ne 0 || -z "$p" || "${p:-0}" -eq 0 ]]; then
+    failures+=("$name")
+    [[ -n "$f" && "$f" -ne 0 ]] || failed=$((failed + 1))
+  fi
+}
+
+run_ctest dev
+run_suite python scripts/test-python.sh
+run_suite go scripts/test-go.sh
+run_ctest asan-ubsan
+
+echo
+if ((${#failures[@]})); then
+  echo "failed suites: ${failures[*]}"
+fi
+echo "total: $passed passed, $failed failed"
+[[ $failed -eq 0 && ${#failures[@]} -eq 0 ]]
