@@ -42,8 +42,9 @@ svc_code svc_error_code(const svc_error* e) { return e ? e->code : SVC_OK; }
 const char* svc_error_message(const svc_error* e) { return e ? e->message.c_str() : ""; }
 
 svc_error* svc_error_new(svc_code code, const char* message) {
-  if (code == SVC_OK) code = SVC_EINVAL;
-  return svc::capi::MakeError(code, message ? message : "");
+  const int value = svc::capi::EnumValue(code);
+  const svc_code c = value <= SVC_OK || value > SVC_ECANCELED ? SVC_EINVAL : static_cast<svc_code>(value);
+  return svc::capi::MakeError(c, message ? message : "");
 }
 
 void svc_error_free(svc_error* e) {
@@ -52,8 +53,10 @@ void svc_error_free(svc_error* e) {
   delete e;
 }
 
-const char* svc_code_name(svc_code c) {
-  switch (c) {
+const char* svc_code_name(svc_code code) {
+  const int value = svc::capi::EnumValue(code);
+  if (value < SVC_OK || value > SVC_ECANCELED) return "SVC_UNKNOWN";
+  switch (static_cast<svc_code>(value)) {
     case SVC_OK: return "SVC_OK";
     case SVC_EINVAL: return "SVC_EINVAL";
     case SVC_EPHASE: return "SVC_EPHASE";

@@ -2,6 +2,7 @@
 // engine throws into an svc_error. No C++ type crosses svc.h.
 #pragma once
 
+#include <cstring>
 #include <memory>
 #include <new>
 #include <string>
@@ -59,6 +60,17 @@ svc_error* Guard(const char* function, Body&& body) noexcept {
   } catch (...) {
     return MakeError(SVC_EINTERNAL, std::string(function) + ": internal error");
   }
+}
+
+// The integer a C caller passed for an enum parameter. Read through memcpy:
+// a C caller may pass any int, and loading an out-of-range value as the C++
+// enum type would be undefined behaviour.
+template <class Enum>
+int EnumValue(const Enum& e) noexcept {
+  static_assert(sizeof(Enum) == sizeof(int), "svc.h enums are int-sized");
+  int v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
 }
 
 // Copies text into memory the caller releases with svc_free.

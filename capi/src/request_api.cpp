@@ -31,7 +31,7 @@ void svc_request_free(svc_request* r) { delete r; }
 svc_error* svc_request_set_phase(svc_request* r, svc_phase p) {
   return Guard("svc_request_set_phase", [&]() -> Status {
     if (!r) return NoRequest();
-    return r->request->SetPhase(static_cast<svc::Phase>(p));
+    return r->request->SetPhase(static_cast<svc::Phase>(svc::capi::EnumValue(p)));
   });
 }
 
@@ -122,7 +122,7 @@ const char* svc_request_scheme(const svc_request* r) {
 svc_error* svc_request_set_hash_input(svc_request* r, svc_hash_on kind, const char* name, const char* value) {
   return Guard("svc_request_set_hash_input", [&]() -> Status {
     if (!r) return NoRequest();
-    return r->request->SetHashInput(static_cast<int>(kind), name, value);
+    return r->request->SetHashInput(svc::capi::EnumValue(kind), name, value);
   });
 }
 
@@ -150,7 +150,7 @@ int svc_request_tries(const svc_request* r) { return r ? r->request->tries() : 0
 svc_error* svc_request_report(svc_request* r, svc_outcome o, int http_status, uint32_t latency_us) {
   return Guard("svc_request_report", [&]() -> Status {
     if (!r) return NoRequest();
-    return r->request->Report(static_cast<int>(o), http_status, latency_us);
+    return r->request->Report(svc::capi::EnumValue(o), http_status, latency_us);
   });
 }
 

@@ -88,6 +88,11 @@ class Snapshot {
                       const std::vector<bool>& available, double now_s,
                       std::shared_ptr<Snapshot>* out);
 
+  // What the owner built this snapshot from (the engine keeps the upstream
+  // entity here), so a request reads topology and entity with one load.
+  void set_context(std::shared_ptr<const void> context) { context_ = std::move(context); }
+  const void* context() const { return context_.get(); }
+
   const std::vector<Address>& addresses() const { return addresses_; }
   const std::vector<Target>& targets() const { return targets_; }
   const std::string& algorithm_name() const { return algorithm_name_; }
@@ -122,6 +127,7 @@ class Snapshot {
  private:
   Snapshot() = default;
   std::string algorithm_name_;
+  std::shared_ptr<const void> context_;
   std::vector<Target> targets_;
   std::vector<Address> addresses_;
   mutable std::unique_ptr<std::atomic<uint8_t>[]> available_;

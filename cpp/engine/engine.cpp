@@ -124,6 +124,7 @@ Status Upstream::BuildSnapshot(const Engine& engine, const config::UpstreamConfi
 void Upstream::Publish(std::shared_ptr<const config::UpstreamConfig> cfg,
                        std::vector<config::TargetConfig> targets,
                        std::shared_ptr<balance::Snapshot> snap) {
+  snap->set_context(cfg);
   std::atomic_store(&config_, std::move(cfg));
   targets_ = std::move(targets);
   std::atomic_store(&snapshot_, std::shared_ptr<const balance::Snapshot>(std::move(snap)));
@@ -408,7 +409,7 @@ void Engine::ReportTry(Upstream& up, const balance::Snapshot& snap, uint32_t i, 
   if ((outcome == Outcome::ok || outcome == Outcome::http) && snap.records_latency())
     snap.Record(i, latency_s, Now());
 
-  auto cfg = up.config();
+  const auto* cfg = static_cast<const config::UpstreamConfig*>(snap.context());
   if (!cfg || !cfg->healthchecks.enabled() || closed()) return;
   std::optional<health::Report> report;
   switch (outcome) {

@@ -202,7 +202,14 @@ Status Request::SetHashInput(int kind, const char* name, const char* value) {
 std::string Request::HashValue() const {
   if (hash_key_) return *hash_key_;
   if (!upstream_) return "";
-  auto cfg = upstream_->config();
+  // The entity the current snapshot was built from (or the latest one).
+  std::shared_ptr<const config::UpstreamConfig> latest;
+  const config::UpstreamConfig* cfg =
+      snapshot_ ? static_cast<const config::UpstreamConfig*>(snapshot_->context()) : nullptr;
+  if (!cfg) {
+    latest = upstream_->config();
+    cfg = latest.get();
+  }
   if (!cfg) return "";
   // Kong's get_value_to_hash: the primary source, then the fallback, else "".
   auto read = [&](const std::string& on, bool fallback) -> std::optional<std::string> {

@@ -184,7 +184,12 @@ def test_weight_zero_and_empty(engine: svc.Engine, algorithm: str) -> None:
     with engine.request() as r:
         r.set_upstream("w")
         r.set_hash_key("k")
-        for _ in range(6):
+        for attempt in range(6):
+            if algorithm == "latency" and attempt == 2:
+                # Latency ends the retries once both usable peers were tried (Kong).
+                with pytest.raises(svc.NoPeerError, match="^failure to get a peer from the ring-balancer$"):
+                    r.pick()
+                break
             assert peer_str(r.pick()) != "10.0.0.9:8000"
             r.report(svc.Outcome.TCP_FAILURE)
 
@@ -207,7 +212,7 @@ def test_peer_hosts(engine: svc.Engine) -> None:
     assert pick("named") == ("127.0.0.1", 8081, "localhost")
     assert pick("ip") == ("10.0.0.1", 81, "10.0.0.1")
     v6 = pick("v6")
-    assert (v6.ip, v6.port) == ("::1", 8443) and isinstance(v6.host, str)
+    assert v6 == ("::1", 8443, "[::1]")
     assert pick("hh") == ("10.0.0.1", 8000, "localhost")
 
 

@@ -57,11 +57,12 @@ typedef _gostring_ swig_type_27;
 typedef _gostring_ swig_type_28;
 typedef _gostring_ swig_type_29;
 typedef _gostring_ swig_type_30;
-typedef long long swig_type_31;
+typedef _gostring_ swig_type_31;
 typedef long long swig_type_32;
-typedef _gostring_ swig_type_33;
+typedef long long swig_type_33;
 typedef _gostring_ swig_type_34;
 typedef _gostring_ swig_type_35;
+typedef _gostring_ swig_type_36;
 extern void _wrap_Swig_free_capi_7046614929b0bb11(uintptr_t arg1);
 extern uintptr_t _wrap_Swig_malloc_capi_7046614929b0bb11(swig_intgo arg1);
 extern uintptr_t _wrap_SvcGoEngineOnHealth_capi_7046614929b0bb11(uintptr_t arg1, swig_intgo arg2);
@@ -85,8 +86,9 @@ extern swig_intgo _wrap_SVC_EINTERNAL_capi_7046614929b0bb11(void);
 extern swig_intgo _wrap_SVC_ECANCELED_capi_7046614929b0bb11(void);
 extern swig_intgo _wrap_SvcErrorCode_capi_7046614929b0bb11(uintptr_t arg1);
 extern swig_type_2 _wrap_SvcErrorMessage_capi_7046614929b0bb11(uintptr_t arg1);
+extern uintptr_t _wrap_SvcErrorNew_capi_7046614929b0bb11(swig_intgo arg1, swig_type_3 arg2);
 extern void _wrap_SvcErrorFree_capi_7046614929b0bb11(uintptr_t arg1);
-extern swig_type_3 _wrap_SvcCodeName_capi_7046614929b0bb11(swig_intgo arg1);
+extern swig_type_4 _wrap_SvcCodeName_capi_7046614929b0bb11(swig_intgo arg1);
 extern void _wrap_SvcFree_capi_7046614929b0bb11(uintptr_t arg1);
 extern swig_intgo _wrap_SVC_PHASE_REWRITE_capi_7046614929b0bb11(void);
 extern swig_intgo _wrap_SVC_PHASE_ACCESS_capi_7046614929b0bb11(void);
@@ -96,21 +98,21 @@ extern swig_intgo _wrap_SVC_OUTCOME_OK_capi_7046614929b0bb11(void);
 extern swig_intgo _wrap_SVC_OUTCOME_HTTP_capi_7046614929b0bb11(void);
 extern swig_intgo _wrap_SVC_OUTCOME_TCP_FAILURE_capi_7046614929b0bb11(void);
 extern swig_intgo _wrap_SVC_OUTCOME_TIMEOUT_capi_7046614929b0bb11(void);
-extern uintptr_t _wrap_SvcEngineNew_capi_7046614929b0bb11(swig_voidp arg1, swig_type_4 arg2);
+extern uintptr_t _wrap_SvcEngineNew_capi_7046614929b0bb11(swig_voidp arg1, swig_type_5 arg2);
 extern void _wrap_SvcEngineFree_capi_7046614929b0bb11(uintptr_t arg1);
-extern uintptr_t _wrap_SvcEngineLoadConfig_capi_7046614929b0bb11(uintptr_t arg1, swig_type_5 arg2);
-extern uintptr_t _wrap_SvcUpstreamUpsert_capi_7046614929b0bb11(uintptr_t arg1, swig_type_6 arg2);
-extern uintptr_t _wrap_SvcUpstreamDelete_capi_7046614929b0bb11(uintptr_t arg1, swig_type_7 arg2);
-extern uintptr_t _wrap_SvcUpstreamGet_capi_7046614929b0bb11(uintptr_t arg1, swig_type_8 arg2, swig_voidp arg3);
-extern uintptr_t _wrap_SvcTargetAdd_capi_7046614929b0bb11(uintptr_t arg1, swig_type_9 arg2, swig_type_10 arg3, swig_intgo arg4);
-extern uintptr_t _wrap_SvcTargetDelete_capi_7046614929b0bb11(uintptr_t arg1, swig_type_11 arg2, swig_type_12 arg3);
-extern uintptr_t _wrap_SvcTargetSetHealth_capi_7046614929b0bb11(uintptr_t arg1, swig_type_13 arg2, swig_type_14 arg3, swig_type_15 arg4, swig_intgo arg5);
-extern uintptr_t _wrap_SvcUpstreamHealth_capi_7046614929b0bb11(uintptr_t arg1, swig_type_16 arg2, swig_voidp arg3);
-extern uintptr_t _wrap_SvcCertChainParsePem_capi_7046614929b0bb11(swig_voidp arg1, swig_type_17 arg2);
-extern uintptr_t _wrap_SvcPrivateKeyParsePem_capi_7046614929b0bb11(swig_voidp arg1, swig_type_18 arg2, swig_type_19 arg3);
+extern uintptr_t _wrap_SvcEngineLoadConfig_capi_7046614929b0bb11(uintptr_t arg1, swig_type_6 arg2);
+extern uintptr_t _wrap_SvcUpstreamUpsert_capi_7046614929b0bb11(uintptr_t arg1, swig_type_7 arg2);
+extern uintptr_t _wrap_SvcUpstreamDelete_capi_7046614929b0bb11(uintptr_t arg1, swig_type_8 arg2);
+extern uintptr_t _wrap_SvcUpstreamGet_capi_7046614929b0bb11(uintptr_t arg1, swig_type_9 arg2, swig_voidp arg3);
+extern uintptr_t _wrap_SvcTargetAdd_capi_7046614929b0bb11(uintptr_t arg1, swig_type_10 arg2, swig_type_11 arg3, swig_intgo arg4);
+extern uintptr_t _wrap_SvcTargetDelete_capi_7046614929b0bb11(uintptr_t arg1, swig_type_12 arg2, swig_type_13 arg3);
+extern uintptr_t _wrap_SvcTargetSetHealth_capi_7046614929b0bb11(uintptr_t arg1, swig_type_14 arg2, swig_type_15 arg3, swig_type_16 arg4, swig_intgo arg5);
+extern uintptr_t _wrap_SvcUpstreamHealth_capi_7046614929b0bb11(uintptr_t arg1, swig_type_17 arg2, swig_voidp arg3);
+extern uintptr_t _wrap_SvcCertChainParsePem_capi_7046614929b0bb11(swig_voidp arg1, swig_type_18 arg2);
+extern uintptr_t _wrap_SvcPrivateKeyParsePem_capi_7046614929b0bb11(swig_voidp arg1, swig_type_19 arg2, swig_type_20 arg3);
 extern uintptr_t _wrap_SvcTrustStoreNew_capi_7046614929b0bb11(swig_voidp arg1);
-extern uintptr_t _wrap_SvcTrustStoreAddPem_capi_7046614929b0bb11(uintptr_t arg1, swig_type_20 arg2);
-extern uintptr_t _wrap_SvcTrustStoreLoadFile_capi_7046614929b0bb11(uintptr_t arg1, swig_type_21 arg2);
+extern uintptr_t _wrap_SvcTrustStoreAddPem_capi_7046614929b0bb11(uintptr_t arg1, swig_type_21 arg2);
+extern uintptr_t _wrap_SvcTrustStoreLoadFile_capi_7046614929b0bb11(uintptr_t arg1, swig_type_22 arg2);
 extern uintptr_t _wrap_SvcTrustStoreLoadSystem_capi_7046614929b0bb11(uintptr_t arg1);
 extern void _wrap_SvcCertChainFree_capi_7046614929b0bb11(uintptr_t arg1);
 extern void _wrap_SvcPrivateKeyFree_capi_7046614929b0bb11(uintptr_t arg1);
@@ -119,17 +121,17 @@ extern uintptr_t _wrap_SvcRequestNew_capi_7046614929b0bb11(swig_voidp arg1, uint
 extern void _wrap_SvcRequestFree_capi_7046614929b0bb11(uintptr_t arg1);
 extern uintptr_t _wrap_SvcRequestSetPhase_capi_7046614929b0bb11(uintptr_t arg1, swig_intgo arg2);
 extern swig_intgo _wrap_SvcRequestPhase_capi_7046614929b0bb11(uintptr_t arg1);
-extern uintptr_t _wrap_SvcSetUpstream_capi_7046614929b0bb11(uintptr_t arg1, swig_type_22 arg2);
-extern uintptr_t _wrap_SvcSetTarget_capi_7046614929b0bb11(uintptr_t arg1, swig_type_23 arg2, swig_intgo arg3);
+extern uintptr_t _wrap_SvcSetUpstream_capi_7046614929b0bb11(uintptr_t arg1, swig_type_23 arg2);
+extern uintptr_t _wrap_SvcSetTarget_capi_7046614929b0bb11(uintptr_t arg1, swig_type_24 arg2, swig_intgo arg3);
 extern uintptr_t _wrap_SvcSetTlsCertKey_capi_7046614929b0bb11(uintptr_t arg1, uintptr_t arg2, uintptr_t arg3);
 extern uintptr_t _wrap_SvcSetTlsVerify_capi_7046614929b0bb11(uintptr_t arg1, swig_intgo arg2);
 extern uintptr_t _wrap_SvcSetTlsVerifyDepth_capi_7046614929b0bb11(uintptr_t arg1, swig_intgo arg2);
 extern uintptr_t _wrap_SvcSetTlsVerifyStore_capi_7046614929b0bb11(uintptr_t arg1, uintptr_t arg2);
 extern uintptr_t _wrap_SvcSetRetries_capi_7046614929b0bb11(uintptr_t arg1, swig_intgo arg2);
 extern uintptr_t _wrap_SvcSetTimeouts_capi_7046614929b0bb11(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3, swig_intgo arg4);
-extern uintptr_t _wrap_SvcSetHashKey_capi_7046614929b0bb11(uintptr_t arg1, swig_type_24 arg2);
-extern uintptr_t _wrap_SvcRequestSetScheme_capi_7046614929b0bb11(uintptr_t arg1, swig_type_25 arg2);
-extern swig_type_26 _wrap_SvcRequestScheme_capi_7046614929b0bb11(uintptr_t arg1);
+extern uintptr_t _wrap_SvcSetHashKey_capi_7046614929b0bb11(uintptr_t arg1, swig_type_25 arg2);
+extern uintptr_t _wrap_SvcRequestSetScheme_capi_7046614929b0bb11(uintptr_t arg1, swig_type_26 arg2);
+extern swig_type_27 _wrap_SvcRequestScheme_capi_7046614929b0bb11(uintptr_t arg1);
 extern swig_intgo _wrap_SVC_HASH_CONSUMER_capi_7046614929b0bb11(void);
 extern swig_intgo _wrap_SVC_HASH_IP_capi_7046614929b0bb11(void);
 extern swig_intgo _wrap_SVC_HASH_HEADER_capi_7046614929b0bb11(void);
@@ -137,25 +139,25 @@ extern swig_intgo _wrap_SVC_HASH_COOKIE_capi_7046614929b0bb11(void);
 extern swig_intgo _wrap_SVC_HASH_PATH_capi_7046614929b0bb11(void);
 extern swig_intgo _wrap_SVC_HASH_QUERY_ARG_capi_7046614929b0bb11(void);
 extern swig_intgo _wrap_SVC_HASH_URI_CAPTURE_capi_7046614929b0bb11(void);
-extern uintptr_t _wrap_SvcRequestSetHashInput_capi_7046614929b0bb11(uintptr_t arg1, swig_intgo arg2, swig_type_27 arg3, swig_type_28 arg4);
+extern uintptr_t _wrap_SvcRequestSetHashInput_capi_7046614929b0bb11(uintptr_t arg1, swig_intgo arg2, swig_type_28 arg3, swig_type_29 arg4);
 extern uintptr_t _wrap_SvcRequestPick_capi_7046614929b0bb11(uintptr_t arg1);
-extern swig_type_29 _wrap_SvcRequestPeerIp_capi_7046614929b0bb11(uintptr_t arg1);
+extern swig_type_30 _wrap_SvcRequestPeerIp_capi_7046614929b0bb11(uintptr_t arg1);
 extern swig_intgo _wrap_SvcRequestPeerPort_capi_7046614929b0bb11(uintptr_t arg1);
-extern swig_type_30 _wrap_SvcRequestPeerHost_capi_7046614929b0bb11(uintptr_t arg1);
+extern swig_type_31 _wrap_SvcRequestPeerHost_capi_7046614929b0bb11(uintptr_t arg1);
 extern swig_intgo _wrap_SvcRequestTries_capi_7046614929b0bb11(uintptr_t arg1);
 extern uintptr_t _wrap_SvcRequestReport_capi_7046614929b0bb11(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3, swig_intgo arg4);
 extern uintptr_t _wrap_SvcRequestConnect_capi_7046614929b0bb11(uintptr_t arg1, swig_voidp arg2);
 extern void _wrap_SvcRequestCancel_capi_7046614929b0bb11(uintptr_t arg1);
-extern uintptr_t _wrap_SvcConnWrite_capi_7046614929b0bb11(uintptr_t arg1, uintptr_t arg2, swig_type_31 arg3);
-extern uintptr_t _wrap_SvcConnRead_capi_7046614929b0bb11(uintptr_t arg1, uintptr_t arg2, swig_type_32 arg3, swig_voidp arg4);
+extern uintptr_t _wrap_SvcConnWrite_capi_7046614929b0bb11(uintptr_t arg1, uintptr_t arg2, swig_type_32 arg3);
+extern uintptr_t _wrap_SvcConnRead_capi_7046614929b0bb11(uintptr_t arg1, uintptr_t arg2, swig_type_33 arg3, swig_voidp arg4);
 extern uintptr_t _wrap_SvcConnSetTimeouts_capi_7046614929b0bb11(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3);
 extern void _wrap_SvcConnCancel_capi_7046614929b0bb11(uintptr_t arg1);
-extern swig_type_33 _wrap_SvcConnPeerIp_capi_7046614929b0bb11(uintptr_t arg1);
+extern swig_type_34 _wrap_SvcConnPeerIp_capi_7046614929b0bb11(uintptr_t arg1);
 extern swig_intgo _wrap_SvcConnPeerPort_capi_7046614929b0bb11(uintptr_t arg1);
-extern swig_type_34 _wrap_SvcConnPeerHost_capi_7046614929b0bb11(uintptr_t arg1);
+extern swig_type_35 _wrap_SvcConnPeerHost_capi_7046614929b0bb11(uintptr_t arg1);
 extern swig_intgo _wrap_SvcConnReused_capi_7046614929b0bb11(uintptr_t arg1);
 extern swig_intgo _wrap_SvcConnTlsResumed_capi_7046614929b0bb11(uintptr_t arg1);
-extern swig_type_35 _wrap_SvcConnTlsVersion_capi_7046614929b0bb11(uintptr_t arg1);
+extern swig_type_36 _wrap_SvcConnTlsVersion_capi_7046614929b0bb11(uintptr_t arg1);
 extern void _wrap_SvcConnRelease_capi_7046614929b0bb11(uintptr_t arg1, swig_intgo arg2);
 #undef intgo
 */
@@ -366,6 +368,17 @@ func SvcErrorMessage(arg1 Struct_SS_svc_error) (_swig_ret string) {
 	return swig_r_1
 }
 
+func SvcErrorNew(arg1 Enum_SS_svc_code, arg2 string) (_swig_ret Struct_SS_svc_error) {
+	var swig_r Struct_SS_svc_error
+	_swig_i_0 := arg1
+	_swig_i_1 := arg2
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcErrorNew_capi_7046614929b0bb11(C.swig_intgo(_swig_i_0), *(*C.swig_type_3)(unsafe.Pointer(&_swig_i_1)))))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	return swig_r
+}
+
 func SvcErrorFree(arg1 Struct_SS_svc_error) {
 	_swig_i_0 := getSwigcptr(arg1)
 	C._wrap_SvcErrorFree_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0))
@@ -458,7 +471,7 @@ func SvcEngineNew(arg1 *uintptr, arg2 string) (_swig_ret Struct_SS_svc_error) {
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcEngineNew_capi_7046614929b0bb11(C.swig_voidp(_swig_i_0), *(*C.swig_type_4)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcEngineNew_capi_7046614929b0bb11(C.swig_voidp(_swig_i_0), *(*C.swig_type_5)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -474,7 +487,7 @@ func SvcEngineLoadConfig(arg1 Struct_SS_svc_engine, arg2 string) (_swig_ret Stru
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcEngineLoadConfig_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_5)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcEngineLoadConfig_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_6)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -485,7 +498,7 @@ func SvcUpstreamUpsert(arg1 Struct_SS_svc_engine, arg2 string) (_swig_ret Struct
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcUpstreamUpsert_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_6)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcUpstreamUpsert_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_7)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -496,7 +509,7 @@ func SvcUpstreamDelete(arg1 Struct_SS_svc_engine, arg2 string) (_swig_ret Struct
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcUpstreamDelete_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_7)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcUpstreamDelete_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_8)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -508,7 +521,7 @@ func SvcUpstreamGet(arg1 Struct_SS_svc_engine, arg2 string, arg3 *string) (_swig
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcUpstreamGet_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_8)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcUpstreamGet_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_9)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2))))
 
 	if arg3 != nil && *arg3 != "" {
 		c := *arg3
@@ -528,7 +541,7 @@ func SvcTargetAdd(arg1 Struct_SS_svc_engine, arg2 string, arg3 string, arg4 int)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTargetAdd_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_9)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_10)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTargetAdd_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_10)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_11)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -543,7 +556,7 @@ func SvcTargetDelete(arg1 Struct_SS_svc_engine, arg2 string, arg3 string) (_swig
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTargetDelete_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_11)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_12)(unsafe.Pointer(&_swig_i_2)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTargetDelete_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_12)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_13)(unsafe.Pointer(&_swig_i_2)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -560,7 +573,7 @@ func SvcTargetSetHealth(arg1 Struct_SS_svc_engine, arg2 string, arg3 string, arg
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTargetSetHealth_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_13)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_14)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_15)(unsafe.Pointer(&_swig_i_3)), C.swig_intgo(_swig_i_4))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTargetSetHealth_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_14)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_15)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_16)(unsafe.Pointer(&_swig_i_3)), C.swig_intgo(_swig_i_4))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -578,7 +591,7 @@ func SvcUpstreamHealth(arg1 Struct_SS_svc_engine, arg2 string, arg3 *string) (_s
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcUpstreamHealth_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_16)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcUpstreamHealth_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_17)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2))))
 
 	if arg3 != nil && *arg3 != "" {
 		c := *arg3
@@ -596,7 +609,7 @@ func SvcCertChainParsePem(arg1 *uintptr, arg2 string) (_swig_ret Struct_SS_svc_e
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcCertChainParsePem_capi_7046614929b0bb11(C.swig_voidp(_swig_i_0), *(*C.swig_type_17)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcCertChainParsePem_capi_7046614929b0bb11(C.swig_voidp(_swig_i_0), *(*C.swig_type_18)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -608,7 +621,7 @@ func SvcPrivateKeyParsePem(arg1 *uintptr, arg2 string, arg3 string) (_swig_ret S
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcPrivateKeyParsePem_capi_7046614929b0bb11(C.swig_voidp(_swig_i_0), *(*C.swig_type_18)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_19)(unsafe.Pointer(&_swig_i_2)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcPrivateKeyParsePem_capi_7046614929b0bb11(C.swig_voidp(_swig_i_0), *(*C.swig_type_19)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_20)(unsafe.Pointer(&_swig_i_2)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -629,7 +642,7 @@ func SvcTrustStoreAddPem(arg1 Struct_SS_svc_trust_store, arg2 string) (_swig_ret
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTrustStoreAddPem_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_20)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTrustStoreAddPem_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_21)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -640,7 +653,7 @@ func SvcTrustStoreLoadFile(arg1 Struct_SS_svc_trust_store, arg2 string) (_swig_r
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTrustStoreLoadFile_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_21)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTrustStoreLoadFile_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_22)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -701,7 +714,7 @@ func SvcSetUpstream(arg1 Struct_SS_svc_request, arg2 string) (_swig_ret Struct_S
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetUpstream_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_22)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetUpstream_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_23)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -713,7 +726,7 @@ func SvcSetTarget(arg1 Struct_SS_svc_request, arg2 string, arg3 int) (_swig_ret 
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTarget_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_23)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTarget_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_24)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -775,7 +788,7 @@ func SvcSetHashKey(arg1 Struct_SS_svc_request, arg2 string) (_swig_ret Struct_SS
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetHashKey_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_24)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetHashKey_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_25)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -786,7 +799,7 @@ func SvcRequestSetScheme(arg1 Struct_SS_svc_request, arg2 string) (_swig_ret Str
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestSetScheme_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_25)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestSetScheme_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_26)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -867,7 +880,7 @@ func SvcRequestSetHashInput(arg1 Struct_SS_svc_request, arg2 Enum_SS_svc_hash_on
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestSetHashInput_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), *(*C.swig_type_27)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_28)(unsafe.Pointer(&_swig_i_3)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestSetHashInput_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), *(*C.swig_type_28)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_29)(unsafe.Pointer(&_swig_i_3)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg3
 	}
@@ -946,7 +959,7 @@ func SvcConnWrite(arg1 Struct_SS_svc_conn, arg2 uintptr, arg3 int64) (_swig_ret 
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcConnWrite_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_31(_swig_i_2))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcConnWrite_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_32(_swig_i_2))))
 	return swig_r
 }
 
@@ -956,7 +969,7 @@ func SvcConnRead(arg1 Struct_SS_svc_conn, arg2 uintptr, arg3 int64, arg4 *int64)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcConnRead_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_32(_swig_i_2), C.swig_voidp(_swig_i_3))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcConnRead_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_33(_swig_i_2), C.swig_voidp(_swig_i_3))))
 	return swig_r
 }
 

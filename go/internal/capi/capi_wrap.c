@@ -490,6 +490,26 @@ _gostring_ _wrap_SvcErrorMessage_capi_7046614929b0bb11(struct svc_error *_swig_g
 }
 
 
+struct svc_error *_wrap_SvcErrorNew_capi_7046614929b0bb11(intgo _swig_go_0, _gostring_ _swig_go_1) {
+  svc_code arg1 ;
+  char *arg2 = (char *) 0 ;
+  svc_error *result = 0 ;
+  struct svc_error *_swig_go_result;
+  
+  arg1 = (svc_code)_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  
+  result = (svc_error *)svc_error_new(arg1,(char const *)arg2);
+  *(svc_error **)&_swig_go_result = (svc_error *)result; 
+  free(arg2); 
+  return _swig_go_result;
+}
+
+
 void _wrap_SvcErrorFree_capi_7046614929b0bb11(struct svc_error *_swig_go_0) {
   svc_error *arg1 = (svc_error *) 0 ;
   
