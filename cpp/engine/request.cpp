@@ -377,16 +377,17 @@ Status Request::Connect(std::unique_ptr<Lease>* out) {
     if (cancel_.cancelled()) return finish(Error(Code::canceled, "connect cancelled"));
     if (tries_ > retries_) return finish(last);
     phase_ = Phase::balancer;
-    if (balancer_cb_) {
-      Status st = balancer_cb_();
-      if (!st.ok()) {
-        phase_ = Phase::log;
-        return Error(st.code(), "balancer callback failed before try " + std::to_string(tries_ + 1) + ": " +
-                                    st.message());
-      }
-    }
     Status st = Pick();
     if (!st.ok()) return finish(st);
+    // The callback sees this try's peer and may change its TLS policy.
+    if (balancer_cb_) {
+      st = balancer_cb_();
+      if (!st.ok()) {
+        ReleasePending();
+        phase_ = Phase::log;
+        return Error(st.code(), "balancer callback failed on try " + std::to_string(tries_) + ": " + st.message());
+      }
+    }
     const std::string key = PoolKey();
     const std::string peer = net::PeerName(peer_ip_, peer_port_);
     std::unique_ptr<net::Connection> conn = engine_->pool().Take(key);

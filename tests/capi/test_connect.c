@@ -262,10 +262,10 @@ static void test_refused_retries_health(svc_engine *e) {
   CHECK_INT(svc_request_tries(r), 2);
   CHECK_INT(svc_request_phase(r), SVC_PHASE_LOG);
 
-  SECTION("OnBalancer.CalledBeforeEachTryInBalancerPhase");
+  SECTION("OnBalancer.CalledOnEachTryAfterThePickInBalancerPhase");
   CHECK_INT(atomic_load(&balancer_calls), 2);
-  CHECK_INT(balancer_tries[0], 0);
-  CHECK_INT(balancer_tries[1], 1);
+  CHECK_INT(balancer_tries[0], 1);
+  CHECK_INT(balancer_tries[1], 2);
   CHECK_INT(balancer_phase[0], SVC_PHASE_BALANCER);
   CHECK_INT(balancer_phase[1], SVC_PHASE_BALANCER);
   svc_request_free(r);
@@ -284,8 +284,8 @@ static void test_refused_retries_health(svc_engine *e) {
   r = target_request(e, p1);
   CHECK_OK(svc_request_on_balancer(r, refuse, NULL));
   CHECK_ERR(svc_request_connect(r, &c), SVC_EPHASE,
-            "balancer callback failed before try 1: function cannot be called in balancer phase (only in: access)");
-  CHECK_INT(svc_request_tries(r), 0);
+            "balancer callback failed on try 1: function cannot be called in balancer phase (only in: access)");
+  CHECK_INT(svc_request_tries(r), 1);
   svc_request_free(r);
 
   SECTION("OnBalancer.NullClears");

@@ -391,10 +391,12 @@ SVC_API svc_error *svc_request_report(svc_request *r, svc_outcome o, int http_st
 
 /* ----- Connect mode: svc opens the connection ------------------------- */
 
-/* Called in the balancer phase before each try of svc_request_connect (and
- * of send mode). It may call the TLS setters to change the policy of that
- * try, and read svc_request_tries. Returning non-NULL aborts the connect
- * with that error (svc takes ownership of it). */
+/* Called in the balancer phase on each try of svc_request_connect (and of
+ * send mode), after the try's peer was picked and before connecting to it:
+ * it may read the peer (svc_request_peer_ip/port/host, svc_request_tries)
+ * and call the TLS setters to change the policy of that try. Returning
+ * non-NULL (see svc_error_new) aborts the connect with that error's code and
+ * "balancer callback failed on try <n>: <message>"; svc frees it. */
 typedef svc_error *(*svc_balancer_cb)(void *userdata, svc_request *r);
 
 /* Sets (or with NULL clears) the request's balancer callback. It runs on the
