@@ -81,3 +81,9 @@ char* CopyOut(const std::string& text) noexcept;
 struct svc_conn {
   std::unique_ptr<svc::Lease> lease;
 };
+
+struct svc_response {
+  svc::http::Response response;
+  std::string peer_ip;
+  int peer_port = 0;
+};

@@ -358,81 +358,169 @@ void Request::FailTry(Engine::Outcome outcome) {
     engine_->ReportTry(*snapshot_upstream_, *snapshot_, address_, outcome, 0, 0);
 }
 
+void Request::TryLog::Add(int try_number, const std::string& peer, const Status& st) {
+  ++failed;
+  if (!history.empty()) history += "; ";
+  history += "try " + std::to_string(try_number) + " (" + peer + "): " + st.message();
+  last = st;
+}
+
+Status Request::TryLog::Finish(const Status& tail) const {
+  if (failed == 0) return tail;
+  std::string msg = std::to_string(failed) + (failed == 1 ? " try" : " tries") + " failed: " + history;
+  if (&tail != &last && !tail.ok()) msg += "; then: " + tail.message();
+  return Error(tail.code() == Code::canceled ? Code::canceled : last.code(), msg);
+}
+
+Status Request::OpenTry(std::unique_ptr<net::Connection>* conn, double* connect_seconds, TryLog* log,
+                        bool* stop) {
+  *stop = true;
+  if (cancel_.cancelled()) return log->Finish(Error(Code::canceled, "connect cancelled"));
+  if (tries_ > retries_) return log->Finish(log->last);
+  phase_ = Phase::balancer;
+  Status st = Pick();
+  if (!st.ok()) return log->Finish(st);
+  // The callback sees this try's peer and may change its TLS policy.
+  if (balancer_cb_) {
+    st = balancer_cb_();
+    if (!st.ok()) {
+      ReleasePending();
+      return Error(st.code(), "balancer callback failed on try " + std::to_string(tries_) + ": " + st.message());
+    }
+  }
+  const std::string key = PoolKey();
+  const std::string peer = net::PeerName(peer_ip_, peer_port_);
+  *connect_seconds = 0;
+  *conn = engine_->pool().Take(key);
+  if (*conn) {
+    (*conn)->AddUse();
+    return Status::Ok();
+  }
+  const auto started = net::Clock::now();
+  net::UniqueFd fd;
+  st = net::ConnectTcp(peer_ip_, peer_port_, connect_timeout_ms_, &cancel_, &fd);
+  SSL* ssl = nullptr;
+  if (st.ok() && tls_scheme()) {
+    tls::ClientPolicy policy{tls_.verify, tls_.depth, tls_.chain, tls_.key, tls_.store, peer_host_};
+    const net::Deadline deadline = net::Deadline::After(connect_timeout_ms_);
+    const int raw = fd.get();
+    st = engine_->tls_client().Handshake(
+        raw, policy, key, peer,
+        [&](short events) {
+          return net::Wait(raw, events, deadline, connect_timeout_ms_, &cancel_, net::Op::handshake, peer);
+        },
+        &ssl);
+  }
+  if (!st.ok()) {
+    if (st.code() == Code::canceled) {
+      ReleasePending();
+      return log->Finish(st);
+    }
+    // Kong: a timeout counts as TIMEOUT, anything else (refused, reset,
+    // handshake or verification failure) as a TCP failure.
+    FailTry(st.code() == Code::timeout ? Engine::Outcome::timeout : Engine::Outcome::tcp_failure);
+    log->Add(tries_, peer, st);
+    *stop = false;
+    return st;
+  }
+  *connect_seconds = std::chrono::duration<double>(net::Clock::now() - started).count();
+  *conn = std::make_unique<net::Connection>(std::move(fd), ssl, key, peer_ip_, peer_port_, peer_host_);
+  (*conn)->AddUse();
+  return Status::Ok();
+}
+
 Status Request::Connect(std::unique_ptr<Lease>* out) {
   SVC_TRY(CheckPhase(kTlsPhases));
   if (route_ == Route::none)
     return Error(Code::invalid, "no upstream or target set: call svc_set_upstream or svc_set_target first");
-  std::string history;
-  int failed = 0;
-  Status last;
-  // The final error lists what happened on each try.
-  auto finish = [&](const Status& tail) {
-    phase_ = Phase::log;
-    if (failed == 0) return tail;
-    std::string msg = std::to_string(failed) + (failed == 1 ? " try" : " tries") + " failed: " + history;
-    if (&tail != &last && !tail.ok()) msg += "; then: " + tail.message();
-    return Error(tail.code() == Code::canceled ? Code::canceled : last.code(), msg);
-  };
+  TryLog log;
   for (;;) {
-    if (cancel_.cancelled()) return finish(Error(Code::canceled, "connect cancelled"));
-    if (tries_ > retries_) return finish(last);
-    phase_ = Phase::balancer;
-    Status st = Pick();
-    if (!st.ok()) return finish(st);
-    // The callback sees this try's peer and may change its TLS policy.
-    if (balancer_cb_) {
-      st = balancer_cb_();
-      if (!st.ok()) {
-        ReleasePending();
-        phase_ = Phase::log;
-        return Error(st.code(), "balancer callback failed on try " + std::to_string(tries_) + ": " + st.message());
-      }
-    }
-    const std::string key = PoolKey();
-    const std::string peer = net::PeerName(peer_ip_, peer_port_);
-    std::unique_ptr<net::Connection> conn = engine_->pool().Take(key);
+    std::unique_ptr<net::Connection> conn;
     double connect_seconds = 0;
-    if (!conn) {
-      const auto started = net::Clock::now();
-      net::UniqueFd fd;
-      st = net::ConnectTcp(peer_ip_, peer_port_, connect_timeout_ms_, &cancel_, &fd);
-      SSL* ssl = nullptr;
-      if (st.ok() && tls_scheme()) {
-        tls::ClientPolicy policy{tls_.verify, tls_.depth, tls_.chain, tls_.key, tls_.store, peer_host_};
-        const net::Deadline deadline = net::Deadline::After(connect_timeout_ms_);
-        const int raw = fd.get();
-        st = engine_->tls_client().Handshake(
-            raw, policy, key, peer,
-            [&](short events) {
-              return net::Wait(raw, events, deadline, connect_timeout_ms_, &cancel_, net::Op::handshake, peer);
-            },
-            &ssl);
-      }
-      if (!st.ok()) {
-        if (st.code() == Code::canceled) {
-          ReleasePending();
-          return finish(st);
-        }
-        // Kong: a timeout counts as TIMEOUT, anything else (refused, reset,
-        // handshake or verification failure) as a TCP failure.
-        FailTry(st.code() == Code::timeout ? Engine::Outcome::timeout : Engine::Outcome::tcp_failure);
-        ++failed;
-        if (!history.empty()) history += "; ";
-        history += "try " + std::to_string(tries_) + " (" + peer + "): " + st.message();
-        last = st;
-        continue;
-      }
-      connect_seconds = std::chrono::duration<double>(net::Clock::now() - started).count();
-      conn = std::make_unique<net::Connection>(std::move(fd), ssl, key, peer_ip_, peer_port_, peer_host_);
+    bool stop = false;
+    Status st = OpenTry(&conn, &connect_seconds, &log, &stop);
+    if (!st.ok()) {
+      if (!stop) continue;
+      phase_ = Phase::log;
+      return st;
     }
-    conn->AddUse();
     // The lease owns the try from here: it reports it when released.
     pending_ = false;
-    *out = std::make_unique<Lease>(engine_, std::move(conn), route_ == Route::upstream ? snapshot_upstream_ : nullptr,
-                                   route_ == Route::upstream ? snapshot_ : nullptr, address_, write_timeout_ms_,
-                                   read_timeout_ms_, connect_seconds);
+    const bool upstream = route_ == Route::upstream;
+    *out = std::make_unique<Lease>(engine_, std::move(conn), upstream ? snapshot_upstream_ : nullptr,
+                                   upstream ? snapshot_ : nullptr, address_, write_timeout_ms_, read_timeout_ms_,
+                                   connect_seconds);
     phase_ = Phase::log;
     return Status::Ok();
+  }
+}
+
+Status Request::Send(const std::string& method, const std::string& target, http::Fields headers,
+                     std::string_view body, http::Response* response) {
+  SVC_TRY(CheckPhase(kTlsPhases));
+  if (route_ == Route::none)
+    return Error(Code::invalid, "no upstream or target set: call svc_set_upstream or svc_set_target first");
+  if (method.empty() || method.find_first_of(" \r\n\t") != std::string::npos)
+    return Error(Code::invalid, "method must be an HTTP token: given '" + method + "'");
+  if (target.empty() || target.find_first_of(" \r\n\t") != std::string::npos ||
+      (target[0] != '/' && target != "*"))
+    return Error(Code::invalid, "path must start with '/' and hold no spaces or line breaks: given '" +
+                                    target.substr(0, 200) + "'");
+  bool has_host = false;
+  for (const auto& [name, value] : headers) {
+    std::string lower = name;
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (lower == "host") has_host = true;
+    if (lower == "content-length" || lower == "transfer-encoding" || lower == "connection")
+      return Error(Code::invalid, "header '" + name + "' is managed by svc and cannot be set");
+  }
+  const http::Limits limits{engine_->options().max_header_bytes, engine_->options().max_body_bytes};
+  const bool idempotent = http::Idempotent(method);
+  TryLog log;
+  for (;;) {
+    std::unique_ptr<net::Connection> conn;
+    double connect_seconds = 0;
+    bool stop = false;
+    Status st = OpenTry(&conn, &connect_seconds, &log, &stop);
+    if (!st.ok()) {
+      if (!stop) continue;
+      phase_ = Phase::log;
+      return st;
+    }
+    http::Request req{method, target, headers, body};
+    if (!has_host) {
+      // Kong: the peer's host, with the port unless it is the scheme's default.
+      const bool default_port = (scheme_ == "https" || scheme_ == "tls") ? peer_port_ == 443 : peer_port_ == 80;
+      req.headers.insert(req.headers.begin(),
+                         {"Host", default_port ? peer_host_ : peer_host_ + ":" + std::to_string(peer_port_)});
+    }
+    const auto started_at = net::Clock::now();
+    bool started = false;
+    http::Response res;
+    st = http::Exchange(*conn, req, limits, write_timeout_ms_, read_timeout_ms_, &res, &started);
+    const double seconds = connect_seconds + std::chrono::duration<double>(net::Clock::now() - started_at).count();
+    if (st.ok()) {
+      pending_ = false;
+      if (route_ == Route::upstream)
+        engine_->ReportTry(*snapshot_upstream_, *snapshot_, address_, Engine::Outcome::http, res.status, seconds);
+      if (res.keep_alive) engine_->pool().Put(std::move(conn));
+      *response = std::move(res);
+      phase_ = Phase::log;
+      return Status::Ok();
+    }
+    const std::string peer = net::PeerName(peer_ip_, peer_port_);
+    const bool timeout = st.code() == Code::timeout;
+    FailTry(timeout ? Engine::Outcome::timeout : Engine::Outcome::tcp_failure);
+    log.Add(tries_, peer, st);
+    conn.reset();
+    // Retry only before any byte of the response: on timeouts, and on
+    // resets for idempotent methods; never once a response started.
+    const bool retry = !started && st.code() != Code::canceled && st.code() != Code::proto &&
+                       (timeout || idempotent);
+    if (!retry) {
+      phase_ = Phase::log;
+      return log.Finish(log.last);
+    }
   }
 }
 

@@ -13,6 +13,7 @@
 #include "common/status.h"
 #include "engine/engine.h"
 #include "engine/lease.h"
+#include "http/http.h"
 #include "net/net.h"
 #include "tls/tls.h"
 
@@ -62,7 +63,11 @@ class Request {
   using BalancerCallback = std::function<Status()>;
   void SetBalancerCallback(BalancerCallback cb) { balancer_cb_ = std::move(cb); }
   Status Connect(std::unique_ptr<Lease>* out);
-  // Interrupts a blocked Connect from another thread (sticky).
+  // Send mode: one HTTP/1.1 exchange with retries, pooling and passive
+  // health (each try reports its HTTP status).
+  Status Send(const std::string& method, const std::string& target, http::Fields headers,
+              std::string_view body, http::Response* response);
+  // Interrupts a blocked Connect or Send from another thread (sticky).
   void Cancel() { cancel_.Cancel(); }
   // The pool key of the current peer under the current TLS policy.
   std::string PoolKey() const;
@@ -89,6 +94,20 @@ class Request {
   void ReleasePending();
   // Reports the pending try (connect mode's failed tries).
   void FailTry(Engine::Outcome outcome);
+
+  // What the tries of one connect or send did, for the final error.
+  struct TryLog {
+    int failed = 0;
+    std::string history;
+    Status last;
+    void Add(int try_number, const std::string& peer, const Status& st);
+    Status Finish(const Status& tail) const;
+  };
+  // Picks the next try's peer, runs the balancer callback and opens (or
+  // takes from the pool) its connection. On a failed try that may be retried
+  // returns its error with *stop false; otherwise *stop is true and the
+  // error is final (it lists the tries).
+  Status OpenTry(std::unique_ptr<net::Connection>* conn, double* connect_seconds, TryLog* log, bool* stop);
 
   BalancerCallback balancer_cb_;
   net::Canceller cancel_;

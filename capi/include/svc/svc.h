@@ -466,6 +466,61 @@ SVC_API const char *svc_conn_tls_version(const svc_conn *c);
  * try as a success; zero closes it. NULL is accepted. */
 SVC_API void svc_conn_release(svc_conn *c, int reusable);
 
+/* ===== Send mode and the response ======================================= */
+
+/* One HTTP/1.1 response, owned by the caller. */
+typedef struct svc_response svc_response;
+
+/* Sends one HTTP/1.1 request to the picked peer and reads the response,
+ * with the retries, pooling, TLS policy and passive health of connect mode:
+ * every try reports its HTTP status (or its failure) to passive health,
+ * least-connections and the latency balancer. A try is retried on another
+ * peer when it failed before any byte of the response came back: on
+ * connection failures and timeouts for every method, and on a reset or
+ * close for idempotent methods (GET, HEAD, PUT, DELETE, OPTIONS, TRACE);
+ * never once a response started. The Host header is the peer's host (with
+ * the port unless it is 80 for http or 443 for https) unless headers holds
+ * one; Content-Length is set from body_len; Connection, Content-Length and
+ * Transfer-Encoding may not be given.
+ *   method    e.g. "GET"; path: the request target, starting with '/'.
+ *   headers   "Name: value" strings, NULL-terminated array, or NULL. A line
+ *             with CR, LF or NUL, or a name that is not an HTTP token, is
+ *             SVC_EINVAL (no header injection).
+ *   body      body_len bytes, or NULL with body_len 0.
+ *   out       receives the response; free with svc_response_free.
+ * Limits: engine options limits.max_header_bytes and max_body_bytes; a
+ * response over them is SVC_EPROTO "response header from <peer> exceeds
+ * <n> bytes". Other errors as svc_request_connect. The request enters
+ * SVC_PHASE_LOG. */
+SVC_API svc_error *svc_request_send(svc_request *r, const char *method, const char *path,
+                                    const char *const *headers, const void *body, size_t body_len,
+                                    svc_response **out);
+
+/* The response's status code. */
+SVC_API int svc_response_status(const svc_response *res);
+
+/* The first value of header `name` (case-insensitive), or NULL. Borrowed
+ * while res lives. */
+SVC_API const char *svc_response_header(const svc_response *res, const char *name);
+
+/* The number of response headers, and the i-th (0-based, in the order
+ * received): returns 1 and sets *name and *value (borrowed while res lives),
+ * or 0 when i is out of range. */
+SVC_API size_t svc_response_header_count(const svc_response *res);
+SVC_API int svc_response_header_at(const svc_response *res, size_t i, const char **name,
+                                   const char **value);
+
+/* The body (chunked encoding removed): its bytes and, in *out_len, its
+ * length. Borrowed while res lives; not NUL-terminated. */
+SVC_API const void *svc_response_body(const svc_response *res, size_t *out_len);
+
+/* The peer that answered: IP and port (borrowed while res lives). */
+SVC_API const char *svc_response_peer_ip(const svc_response *res);
+SVC_API int svc_response_peer_port(const svc_response *res);
+
+/* Frees a response. NULL is accepted. */
+SVC_API void svc_response_free(svc_response *res);
+
 #ifdef __cplusplus
 }
 #endif

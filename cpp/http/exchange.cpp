@@ -1,0 +1,158 @@
+#include <boost/asio/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <sstream>
+
+#include "http/http.h"
+
+namespace svc::http {
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+
+namespace {
+
+// Beast's SyncReadStream over a connection: reads honour the read timeout,
+// and the connection's own Status is kept for the error message.
+class ConnectionStream {
+ public:
+  ConnectionStream(net::Connection& conn, int timeout_ms, Status* status, bool* started)
+      : conn_(conn), timeout_ms_(timeout_ms), status_(status), started_(started) {}
+
+  template <class MutableBufferSequence>
+  std::size_t read_some(const MutableBufferSequence& buffers, beast::error_code& ec) {
+    ec = {};
+    auto it = boost::asio::buffer_sequence_begin(buffers);
+    auto end = boost::asio::buffer_sequence_end(buffers);
+    for (; it != end; ++it) {
+      boost::asio::mutable_buffer b = *it;
+      if (b.size() == 0) continue;
+      size_t n = 0;
+      Status st = conn_.Read(b.data(), b.size(), &n, timeout_ms_);
+      if (!st.ok()) {
+        *status_ = st;
+        ec = boost::asio::error::connection_aborted;
+        return 0;
+      }
+      if (n == 0) {
+        ec = boost::asio::error::eof;
+        return 0;
+      }
+      *started_ = true;
+      return n;
+    }
+    return 0;
+  }
+
+  template <class MutableBufferSequence>
+  std::size_t read_some(const MutableBufferSequence& buffers) {
+    beast::error_code ec;
+    const std::size_t n = read_some(buffers, ec);
+    if (ec) throw beast::system_error(ec);
+    return n;
+  }
+
+ private:
+  net::Connection& conn_;
+  int timeout_ms_;
+  Status* status_;
+  bool* started_;
+};
+
+bool IsTokenChar(unsigned char c) {
+  if (std::isalnum(c)) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+}  // namespace
+
+Status ParseHeaderLine(std::string_view line, std::string* name, std::string* value) {
+  if (line.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos)
+    return Error(Code::invalid, "header '" + std::string(line.substr(0, 200)) + "' contains CR, LF or NUL");
+  const size_t colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0)
+    return Error(Code::invalid, "header '" + std::string(line.substr(0, 200)) + "' is not 'Name: value'");
+  std::string_view n = line.substr(0, colon);
+  for (unsigned char c : n)
+    if (!IsTokenChar(c))
+      return Error(Code::invalid, "header name '" + std::string(n.substr(0, 200)) + "' is not an HTTP token");
+  std::string_view v = line.substr(colon + 1);
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  *name = std::string(n);
+  *value = std::string(v);
+  return Status::Ok();
+}
+
+bool Idempotent(std::string_view method) {
+  for (const char* m : {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
+    if (method == m) return true;
+  return false;
+}
+
+Status Exchange(net::Connection& conn, const Request& request, const Limits& limits, int write_timeout_ms,
+                int read_timeout_ms, Response* response, bool* started) {
+  *started = false;
+  // Serialise with Beast.
+  bhttp::request<bhttp::string_body> req;
+  req.version(11);
+  req.method_string(request.method);
+  req.target(request.target);
+  for (const auto& [name, value] : request.headers) req.insert(name, value);
+  if (!request.body.empty() || request.method == "POST" || request.method == "PUT" || request.method == "PATCH") {
+    req.body().assign(request.body.data(), request.body.size());
+    req.prepare_payload();
+  }
+  std::ostringstream out;
+  out << req;
+  const std::string wire = out.str();
+  SVC_TRY(conn.Write(wire.data(), wire.size(), write_timeout_ms));
+
+  // Parse with Beast, within the limits.
+  Status io;
+  ConnectionStream stream(conn, read_timeout_ms, &io, started);
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.header_limit(static_cast<std::uint32_t>(std::min<int64_t>(limits.max_header_bytes, UINT32_MAX)));
+  parser.body_limit(static_cast<std::uint64_t>(limits.max_body_bytes));
+  if (request.method == "HEAD") parser.skip(true);
+  beast::flat_buffer buffer;
+  beast::error_code ec;
+  // The header first: a declared length over the limit fails before any
+  // body byte is read (Beast 1.74's eager read does not apply body_limit to
+  // a body that arrives with its header).
+  bhttp::read_header(stream, buffer, parser, ec);
+  bool too_big = false;
+  if (!ec && parser.content_length() &&
+      *parser.content_length() > static_cast<std::uint64_t>(limits.max_body_bytes))
+    too_big = true;
+  if (!ec && !too_big && !parser.is_done()) bhttp::read(stream, buffer, parser, ec);
+  if (!ec && !too_big && parser.get().body().size() > static_cast<size_t>(limits.max_body_bytes)) too_big = true;
+  if (too_big) ec = bhttp::error::body_limit;
+  const std::string peer = net::PeerName(conn.ip(), conn.port());
+  if (ec) {
+    if (!io.ok()) return io;
+    if (ec == boost::asio::error::eof || ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message) {
+      return Error(Code::connect, *started ? "the connection to " + peer + " closed in the middle of the response"
+                                           : "the connection to " + peer + " closed before a response");
+    }
+    if (ec == bhttp::error::header_limit)
+      return Error(Code::proto, "response header from " + peer + " exceeds " +
+                                    std::to_string(limits.max_header_bytes) + " bytes");
+    if (ec == bhttp::error::body_limit)
+      return Error(Code::proto, "response body from " + peer + " exceeds " + std::to_string(limits.max_body_bytes) +
+                                    " bytes");
+    return Error(Code::proto, "bad response from " + peer + ": " + ec.message());
+  }
+  auto& msg = parser.get();
+  response->status = static_cast<int>(msg.result_int());
+  response->headers.clear();
+  for (const auto& field : msg) response->headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  response->body = std::move(msg.body());
+  // Bytes past the response (a pipelined or broken peer) make the connection unsafe to reuse.
+  response->keep_alive = msg.keep_alive() && buffer.size() == 0;
+  return Status::Ok();
+}
+
+}  // namespace svc::http

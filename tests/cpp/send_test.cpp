@@ -1,0 +1,194 @@
+// Send mode against the real test backend: keepalive reuse, Host header,
+// bodies (echo, chunked), passive health from statuses, the retry rules,
+// limits and header injection.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "backend_fixture.h"
+#include "engine/engine.h"
+#include "engine/request.h"
+
+namespace svc::testing {
+
+int DeadPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+}  // namespace svc::testing
+
+namespace svc {
+namespace {
+
+using nlohmann::json;
+using testing::Backend;
+
+std::string Header(const http::Response& r, const std::string& name) {
+  for (const auto& [n, v] : r.headers)
+    if (strcasecmp(n.c_str(), name.c_str()) == 0) return v;
+  return "";
+}
+
+class Send : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_GT(b1_.port(), 0);
+    ASSERT_GT(b2_.port(), 0);
+    EngineOptions options;
+    options.max_body_bytes = 4096;
+    ASSERT_TRUE(Engine::Create(options, &engine_).ok());
+  }
+  void Upstream(const std::string& name, const std::vector<std::string>& targets, const std::string& extra = "") {
+    ASSERT_TRUE(engine_->UpsertUpstream(R"({"name": ")" + name + "\"" + extra + "}").ok());
+    for (const auto& t : targets) ASSERT_TRUE(engine_->AddTarget(name, t, 100).ok());
+  }
+  Status Do(const std::string& upstream, const std::string& method, const std::string& path,
+            http::Response* res, http::Fields headers = {}, std::string body = "", int retries = -1,
+            int read_ms = 0) {
+    Request r(engine_);
+    SVC_TRY(r.SetUpstream(upstream.c_str()));
+    if (retries >= 0) SVC_TRY(r.SetRetries(retries));
+    if (read_ms) SVC_TRY(r.SetTimeouts(1000, 1000, read_ms));
+    Status st = r.Send(method, path, std::move(headers), body, res);
+    tries_ = r.tries();
+    return st;
+  }
+
+  Backend b1_{{"--name", "b1"}};
+  Backend b2_{{"--name", "b2"}};
+  std::shared_ptr<Engine> engine_;
+  int tries_ = 0;
+};
+
+TEST_F(Send, RoundRobinOverKeepaliveConnections) {
+  Upstream("u", {b1_.target(), b2_.target()});
+  std::map<std::string, int> by_backend;
+  for (int i = 0; i < 10; ++i) {
+    http::Response res;
+    ASSERT_TRUE(Do("u", "GET", "/", &res).ok());
+    EXPECT_EQ(res.status, 200);
+    ++by_backend[Header(res, "X-Backend")];
+    EXPECT_EQ(Header(res, "X-Connection"), "1");  // one pooled connection per backend
+    EXPECT_EQ(Header(res, "X-Request"), std::to_string(i / 2 + 1));
+  }
+  EXPECT_EQ(by_backend["b1"], 5);
+  EXPECT_EQ(by_backend["b2"], 5);
+}
+
+TEST_F(Send, HostHeaderIsThePeerWithItsPort) {
+  Upstream("u", {b1_.target()});
+  http::Response res;
+  ASSERT_TRUE(Do("u", "GET", "/x?y=1", &res, {{"X-Custom", "v"}}).ok());
+  json info = json::parse(res.body);
+  EXPECT_EQ(info["headers"]["host"], b1_.target());
+  EXPECT_EQ(info["headers"]["x-custom"], "v");
+  EXPECT_EQ(info["target"], "/x?y=1");
+  ASSERT_TRUE(Do("u", "GET", "/", &res, {{"Host", "api.test"}}).ok());
+  EXPECT_EQ(json::parse(res.body)["headers"]["host"], "api.test");
+}
+
+TEST_F(Send, PostBodyIsEchoedAndChunkedResponsesDecoded) {
+  Upstream("u", {b1_.target()});
+  http::Response res;
+  ASSERT_TRUE(Do("u", "POST", "/echo", &res, {{"Content-Type", "text/plain"}}, "hello svc").ok());
+  EXPECT_EQ(res.body, "hello svc");
+  ASSERT_TRUE(Do("u", "GET", "/bytes/100/chunked", &res).ok());
+  EXPECT_EQ(Header(res, "Transfer-Encoding"), "chunked");
+  EXPECT_EQ(res.body.size(), 100u);
+  EXPECT_EQ(res.body.substr(0, 5), "abcde");
+}
+
+TEST_F(Send, StatusesFeedPassiveHealth) {
+  Upstream("u", {b1_.target(), b2_.target()},
+           R"(, "healthchecks": {"passive": {"unhealthy": {"http_failures": 2}}})");
+  // 503 twice on each backend: both turn unhealthy after exactly 2.
+  for (int i = 0; i < 3; ++i) {
+    http::Response res;
+    ASSERT_TRUE(Do("u", "GET", "/status/503", &res).ok());
+    EXPECT_EQ(res.status, 503);  // a response is never retried
+    EXPECT_EQ(tries_, 1);
+  }
+  std::string health;
+  ASSERT_TRUE(engine_->Health("u", &health).ok());
+  json h = json::parse(health);
+  EXPECT_EQ(h["data"][0]["health"], "UNHEALTHY");  // b1 had 2 of the 3
+  EXPECT_EQ(h["data"][1]["health"], "HEALTHY");
+  http::Response res;
+  ASSERT_TRUE(Do("u", "GET", "/", &res).ok());
+  EXPECT_EQ(Header(res, "X-Backend"), "b2");
+}
+
+TEST_F(Send, DeadPeerIsRetriedAndPostIsNotRetriedAfterAReset) {
+  const int dead = testing::DeadPort();
+  Upstream("u", {"127.0.0.1:" + std::to_string(dead), b1_.target()});
+  http::Response res;
+  ASSERT_TRUE(Do("u", "GET", "/", &res).ok());  // round-robin starts on the dead one
+  EXPECT_EQ(tries_, 2);
+  EXPECT_EQ(Header(res, "X-Backend"), "b1");
+
+  Upstream("one", {b1_.target()});
+  Status st = Do("one", "POST", "/close", &res, {}, "x", 3);
+  EXPECT_EQ(st.code(), Code::connect);
+  EXPECT_EQ(tries_, 1);
+  EXPECT_EQ(st.message(), "1 try failed: try 1 (" + b1_.target() + "): read from " + b1_.target() +
+                              " failed: Connection reset by peer");
+  // GET is idempotent: retried up to the retries.
+  st = Do("one", "GET", "/close", &res, {}, "", 2);
+  EXPECT_EQ(tries_, 3);
+  EXPECT_EQ(st.message().rfind("3 tries failed: try 1 (", 0), 0u) << st.message();
+}
+
+TEST_F(Send, TimeoutsAreRetriedForEveryMethod) {
+  Upstream("u", {b1_.target()});
+  http::Response res;
+  Status st = Do("u", "POST", "/delay/400", &res, {}, "x", 1, 100);
+  EXPECT_EQ(st.code(), Code::timeout);
+  EXPECT_EQ(tries_, 2);
+  EXPECT_EQ(st.message(), "2 tries failed: try 1 (" + b1_.target() + "): read from " + b1_.target() +
+                              " timed out after 100 ms; try 2 (" + b1_.target() + "): read from " +
+                              b1_.target() + " timed out after 100 ms");
+}
+
+TEST_F(Send, LimitsAndHeaderInjectionAreRejected) {
+  Upstream("u", {b1_.target()});
+  http::Response res;
+  Status st = Do("u", "GET", "/bytes/5000", &res);
+  EXPECT_EQ(st.code(), Code::proto);
+  EXPECT_EQ(st.message(), "1 try failed: try 1 (" + b1_.target() + "): response body from " + b1_.target() +
+                              " exceeds 4096 bytes");
+  EXPECT_EQ(tries_, 1);  // the response had started: not retried
+  st = Do("u", "GET", "/bytes/5000/chunked", &res);  // no declared length: counted as it arrives
+  EXPECT_EQ(st.code(), Code::proto);
+  EXPECT_EQ(st.message(), "1 try failed: try 1 (" + b1_.target() + "): response body from " + b1_.target() +
+                              " exceeds 4096 bytes");
+  std::string name, value;
+  st = http::ParseHeaderLine("X-A: b\r\nX-Evil: 1", &name, &value);
+  EXPECT_EQ(st.code(), Code::invalid);
+  EXPECT_EQ(st.message(), "header 'X-A: b\r\nX-Evil: 1' contains CR, LF or NUL");
+  st = http::ParseHeaderLine("Bad Name: 1", &name, &value);
+  EXPECT_EQ(st.message(), "header name 'Bad Name' is not an HTTP token");
+  st = Do("u", "GET", "/", &res, {{"Connection", "close"}});
+  EXPECT_EQ(st.code(), Code::invalid);
+  EXPECT_EQ(st.message(), "header 'Connection' is managed by svc and cannot be set");
+  st = Do("u", "GET", "no-slash", &res);
+  EXPECT_EQ(st.message(), "path must start with '/' and hold no spaces or line breaks: given 'no-slash'");
+}
+
+}  // namespace
+}  // namespace svc
