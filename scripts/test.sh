@@ -2,7 +2,8 @@
 # Installs what is missing, builds svc and runs every test suite: the C++
 # engine suites, the C ABI suites, header, symbol and install tests (dev
 # build), the Python suite (pytest on the installed package), the Go suite
-# (go vet, go test -race), then the C++ and C suites again under ASan+UBSan. Exits non-zero when any
+# (go vet, go test -race), then the C++ and C suites again under ASan+UBSan
+# and the concurrency tests under TSan. Exits non-zero when any
 # suite fails or when a suite ran no test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,10 +65,34 @@ run_suite() {
   fi
 }
 
+# The concurrency tests again under ThreadSanitizer.
+run_tsan() {
+  echo "== configure and build: tsan (concurrency tests)"
+  cmake --preset tsan >/dev/null
+  cmake --build --preset tsan -j "$JOBS" --target svc_cpp_tests
+  echo "== test: tsan"
+  local log
+  log=$(mktemp)
+  set +e
+  TSAN_OPTIONS="halt_on_error=1" build/tsan/tests/svc_cpp_tests \
+    --gtest_filter='Concurrency*:*Concurrent*:*Thread*' 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  set -e
+  local p
+  p=$(sed -n 's/^\[  PASSED  \] \([0-9][0-9]*\) test.*/\1/p' "$log" | tail -1)
+  rm -f "$log"
+  if [[ $rc -ne 0 || -z "$p" ]]; then
+    failures+=("tsan"); failed=$((failed + 1))
+  else
+    passed=$((passed + p))
+  fi
+}
+
 run_ctest dev
 run_suite python scripts/test-python.sh
 run_suite go scripts/test-go.sh
 run_ctest asan-ubsan
+run_tsan
 
 echo
 if ((${#failures[@]})); then
