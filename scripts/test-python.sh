@@ -10,6 +10,8 @@
 #   SVC_TEST_PKI_BIN  svc-test-pki binary for the TLS tests; when unset it is
 #                     looked for in build/dev/tests, then built into
 #                     build/python-pki (cmake, tests on) if missing.
+#   SVC_TEST_BACKEND_BIN  svc-test-backend binary for the connect-mode tests
+#                     (tests/support/backend.md); found or built the same way.
 # Exits non-zero when the install or pytest fails, or when no test ran.
 set -eu
 
@@ -25,18 +27,29 @@ else
 fi
 "$PYTHON" -c 'import pytest' >/dev/null 2>&1 || "$PYTHON" -m pip install pytest
 
-# 2. The test PKI generator.
+# 2. The test PKI generator and the test backend.
+PKI_BUILD="$ROOT/build/python-pki"
+build_support() {  # build_support TARGET: builds a tests/support program into $PKI_BUILD
+  cmake -S "$ROOT" -B "$PKI_BUILD" -G Ninja -DSVC_BUILD_TESTS=ON -DSVC_BUILD_EXAMPLES=OFF >/dev/null
+  cmake --build "$PKI_BUILD" --target "$1" -j 2
+}
 if [ -z "${SVC_TEST_PKI_BIN:-}" ]; then
   if [ -x "$ROOT/build/dev/tests/svc-test-pki" ]; then
     SVC_TEST_PKI_BIN="$ROOT/build/dev/tests/svc-test-pki"
   else
-    PKI_BUILD="$ROOT/build/python-pki"
-    cmake -S "$ROOT" -B "$PKI_BUILD" -G Ninja -DSVC_BUILD_TESTS=ON -DSVC_BUILD_EXAMPLES=OFF >/dev/null
-    cmake --build "$PKI_BUILD" --target svc_test_pki -j 2
+    build_support svc_test_pki
     SVC_TEST_PKI_BIN="$PKI_BUILD/tests/svc-test-pki"
   fi
 fi
-export SVC_TEST_PKI_BIN
+if [ -z "${SVC_TEST_BACKEND_BIN:-}" ]; then
+  if [ -x "$ROOT/build/dev/tests/svc-test-backend" ]; then
+    SVC_TEST_BACKEND_BIN="$ROOT/build/dev/tests/svc-test-backend"
+  else
+    build_support svc_test_backend
+    SVC_TEST_BACKEND_BIN="$PKI_BUILD/tests/svc-test-backend"
+  fi
+fi
+export SVC_TEST_PKI_BIN SVC_TEST_BACKEND_BIN
 
 # 3. Run pytest from a scratch directory: `import svc` must find the
 #    installed package. The settings come from the repository's pyproject.toml.

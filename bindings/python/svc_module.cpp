@@ -355,7 +355,182 @@ class TrustStore {
   StorePtr p_;
 };
 
+// ===== Connection ======================================================
+
+// One upstream connection of connect mode (svc_conn). Used by one thread at a
+// time, except cancel() and close(), which may come from any thread.
+//
+// Locks: op_mu_ serialises the calls that use the connection (send, recv,
+// set_timeouts, release) and may be held across a blocking read or write;
+// handle_mu_ only guards c_ against being freed while cancel() uses it, and
+// is never held across I/O. Both are taken with the GIL released.
+class Connection {
+ public:
+  // Takes ownership of c; caches what never changes (peer, reused, TLS), so
+  // that reading it never waits for a blocked send or recv.
+  explicit Connection(svc_conn* c) : c_(c) {
+    const char* ip = svc_conn_peer_ip(c);
+    const char* host = svc_conn_peer_host(c);
+    peer_ = peer_type()(decode(ip ? ip : ""), svc_conn_peer_port(c), decode(host ? host : ""));
+    reused_ = svc_conn_reused(c) != 0;
+    tls_resumed_ = svc_conn_tls_resumed(c) != 0;
+    const char* v = svc_conn_tls_version(c);
+    tls_version_ = v ? v : "";
+  }
+  ~Connection() {
+    // Dropped without release(): closed, since the protocol state is unknown.
+    if (c_ == nullptr) return;
+    if (!py_finalizing() && PyGILState_Check()) {
+      py::gil_scoped_release nogil;
+      svc_conn_release(c_, 0);
+    } else {
+      svc_conn_release(c_, 0);
+    }
+    c_ = nullptr;
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  void send(py::handle data) {
+    if (PyUnicode_Check(data.ptr()) || PyObject_CheckBuffer(data.ptr()) == 0)
+      raise_type("data", "bytes, bytearray or memoryview", data);
+    Py_buffer view;
+    if (PyObject_GetBuffer(data.ptr(), &view, PyBUF_SIMPLE) != 0) throw py::error_already_set();
+    // The exported buffer stays valid (and a bytearray unresizable) while the
+    // GIL is released; released again with the GIL held.
+    struct BufferGuard {
+      Py_buffer* v;
+      ~BufferGuard() { PyBuffer_Release(v); }
+    } guard{&view};
+    run([&](svc_conn* c) { return svc_conn_write(c, view.buf, static_cast<size_t>(view.len)); });
+  }
+
+  py::bytes recv(py::handle n) {
+    auto want = static_cast<Py_ssize_t>(c_integer(n, "n", 1, PY_SSIZE_T_MAX));
+    Py_ssize_t cap = want < kMaxRecv ? want : kMaxRecv;
+    PyObject* raw = PyBytes_FromStringAndSize(nullptr, cap);
+    if (raw == nullptr) throw py::error_already_set();
+    py::object buf = py::reinterpret_steal<py::object>(raw);  // not shared: written without the GIL
+    size_t got = 0;
+    char* p = PyBytes_AS_STRING(raw);
+    run([&](svc_conn* c) { return svc_conn_read(c, p, static_cast<size_t>(cap), &got); });
+    if (static_cast<Py_ssize_t>(got) != cap) {
+      raw = buf.release().ptr();
+      if (_PyBytes_Resize(&raw, static_cast<Py_ssize_t>(got)) != 0) throw py::error_already_set();
+      buf = py::reinterpret_steal<py::object>(raw);
+    }
+    return py::reinterpret_steal<py::bytes>(buf.release());
+  }
+
+  void set_timeouts(py::handle write, py::handle read) {
+    int w = c_int(write, "write");
+    int r = c_int(read, "read");
+    run([&](svc_conn* c) { return svc_conn_set_timeouts(c, w, r); });
+  }
+
+  void cancel() {
+    py::gil_scoped_release nogil;
+    std::lock_guard<std::mutex> lk(handle_mu_);
+    if (c_ != nullptr) svc_conn_cancel(c_);
+  }
+
+  void release(py::handle reusable) {
+    int keep = c_bool(reusable, "reusable");
+    if (!finish(keep)) raise_closed("connection");
+  }
+
+  void close() {
+    {
+      // Interrupt a send or recv blocked in another thread, so that close()
+      // does not wait for its timeout.
+      py::gil_scoped_release nogil;
+      std::lock_guard<std::mutex> lk(handle_mu_);
+      if (c_ != nullptr) svc_conn_cancel(c_);
+    }
+    finish(0);
+  }
+
+  void exit(py::handle exc_type) {
+    if (closed_.load()) return;
+    finish(exc_type.is_none() ? 1 : 0);
+  }
+
+  bool closed() const { return closed_.load(); }
+  py::object peer() const {
+    check_open();
+    return peer_;
+  }
+  bool reused() const {
+    check_open();
+    return reused_;
+  }
+  bool tls_resumed() const {
+    check_open();
+    return tls_resumed_;
+  }
+  py::str tls_version() const {
+    check_open();
+    return py::str(tls_version_);
+  }
+
+ private:
+  static constexpr Py_ssize_t kMaxRecv = 1 << 20;  // recv() returns at most 1 MiB per call
+
+  void check_open() const {
+    if (closed_.load()) raise_closed("connection");
+  }
+
+  // Releases the connection; false when it was already released.
+  bool finish(int reusable) {
+    py::gil_scoped_release nogil;
+    std::lock_guard<std::mutex> op(op_mu_);  // after a send/recv in flight
+    svc_conn* c = nullptr;
+    {
+      std::lock_guard<std::mutex> lk(handle_mu_);
+      c = c_;
+      c_ = nullptr;
+      closed_.store(true);
+    }
+    if (c == nullptr) return false;
+    svc_conn_release(c, reusable);
+    return true;
+  }
+
+  template <class F>
+  void run(F&& f) {
+    bool closed = false;
+    ErrorPtr err;
+    {
+      py::gil_scoped_release nogil;
+      std::lock_guard<std::mutex> lk(op_mu_);
+      if (c_ == nullptr)
+        closed = true;
+      else
+        err = take(f(c_));
+    }
+    if (closed) raise_closed("connection");
+    check(err);
+  }
+
+  std::mutex op_mu_;
+  std::mutex handle_mu_;
+  svc_conn* c_;  // written under both locks, read under either; NULL once released
+  std::atomic<bool> closed_{false};
+  py::object peer_;
+  bool reused_ = false;
+  bool tls_resumed_ = false;
+  std::string tls_version_;
+};
+
 // ===== Request =========================================================
+
+class Request;
+
+// The request whose balancer callback this thread is running, if any: that
+// thread already holds the request's lock (inside svc_request_connect).
+thread_local Request* t_in_balancer_of = nullptr;
+
+svc_error* balancer_trampoline(void* userdata, svc_request* r) noexcept;
 
 class Request {
  public:
@@ -365,12 +540,21 @@ class Request {
   Request& operator=(const Request&) = delete;
 
   void close() {
+    refuse_in_balancer("close");
     py::gil_scoped_release nogil;
+    {
+      // A connect blocked in another thread ends now (Cancelled) instead of
+      // at its timeout.
+      std::lock_guard<std::mutex> hk(handle_mu_);
+      if (r_ != nullptr) svc_request_cancel(r_);
+    }
     std::lock_guard<std::mutex> lk(mu_);
+    std::lock_guard<std::mutex> hk(handle_mu_);
     svc_request_free(r_);  // NULL ok: close is idempotent
     r_ = nullptr;
   }
   bool closed() {
+    if (t_in_balancer_of == this) return false;
     py::gil_scoped_release nogil;
     std::lock_guard<std::mutex> lk(mu_);
     return r_ == nullptr;
@@ -453,6 +637,7 @@ class Request {
   }
 
   py::object pick() {
+    refuse_in_balancer("pick");
     std::string ip, host;
     int port = 0;
     run([&](svc_request* r) {
@@ -469,17 +654,148 @@ class Request {
     return peer_type()(decode(ip.data(), ip.size()), port, decode(host.data(), host.size()));
   }
   void report(py::handle outcome, py::handle http_status, py::handle latency_us) {
+    refuse_in_balancer("report");
     int o = c_int(outcome, "outcome");
     int status = c_int(http_status, "http_status");
     auto latency = static_cast<uint32_t>(c_integer(latency_us, "latency_us", 0, UINT32_MAX));
     run([&](svc_request* r) { return svc_request_report(r, static_cast<svc_outcome>(o), status, latency); });
   }
 
+  py::object peer() {
+    bool picked = false;
+    std::string ip, host;
+    int port = 0;
+    read([&](svc_request* r) {
+      const char* i = svc_request_peer_ip(r);
+      const char* h = svc_request_peer_host(r);
+      picked = i != nullptr;
+      ip = i ? i : "";
+      host = h ? h : "";
+      port = svc_request_peer_port(r);
+      return 0;
+    });
+    if (!picked) return py::none();
+    return peer_type()(decode(ip.data(), ip.size()), port, decode(host.data(), host.size()));
+  }
+
+  // ----- Connect mode -----
+
+  void on_balancer(py::handle fn) {
+    refuse_in_balancer("on_balancer");
+    if (!fn.is_none() && !PyCallable_Check(fn.ptr())) raise_type("callback", "callable or None", fn);
+    const bool set = !fn.is_none();
+    run([&](svc_request* r) { return svc_request_on_balancer(r, set ? balancer_trampoline : nullptr, this); });
+    balancer_fn_ = py::reinterpret_borrow<py::object>(fn);
+  }
+
+  std::unique_ptr<Connection> connect() {
+    refuse_in_balancer("connect");
+    balancer_exc_ = py::object();
+    bool closed = false;
+    ErrorPtr err;
+    svc_conn* out = nullptr;
+    {
+      py::gil_scoped_release nogil;
+      std::lock_guard<std::mutex> lk(mu_);
+      if (r_ == nullptr)
+        closed = true;
+      else
+        err = take(svc_request_connect(r_, &out));
+    }
+    ConnPtr conn(out);
+    py::object cause = std::move(balancer_exc_);
+    balancer_exc_ = py::object();
+    if (closed) raise_closed("request");
+    if (err) {
+      if (cause && !PyObject_IsInstance(cause.ptr(), PyExc_Exception)) {
+        // KeyboardInterrupt, SystemExit, ...: the callback's own exception goes on.
+        PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(cause.ptr())), cause.ptr());
+        throw py::error_already_set();
+      }
+      const char* message = svc_error_message(err.get());
+      if (message == nullptr) message = "";
+      py::object exc = error_class(static_cast<int>(svc_error_code(err.get())))(decode(message));
+      if (cause) PyException_SetCause(exc.ptr(), cause.release().ptr());  // steals
+      PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
+      throw py::error_already_set();
+    }
+    return std::make_unique<Connection>(conn.release());
+  }
+
+  void cancel() {
+    py::gil_scoped_release nogil;
+    std::lock_guard<std::mutex> lk(handle_mu_);
+    if (r_ != nullptr) svc_request_cancel(r_);
+  }
+
+  // The balancer callback, on the thread in svc_request_connect, GIL held.
+  svc_error* run_balancer() {
+    if (!balancer_fn_ || balancer_fn_.is_none()) return nullptr;
+    BalancerScope scope(this);
+    py::object fn = balancer_fn_;  // a strong reference for the call
+    try {
+      // The existing Python object of this request (the caller of connect holds it).
+      py::object self = py::cast(this, py::return_value_policy::reference);
+      fn(self);
+      return nullptr;
+    } catch (py::error_already_set& e) {
+      py::object value = e.value();
+      balancer_exc_ = value;
+      return error_for(value);
+    } catch (const std::exception& e) {
+      return svc_error_new(SVC_EINTERNAL, e.what());
+    } catch (...) {
+      return svc_error_new(SVC_EINTERNAL, "unknown C++ exception in a balancer callback");
+    }
+  }
+
+  // For tp_traverse / tp_clear (the callable may refer to this request).
+  py::object& balancer_fn() { return balancer_fn_; }
+
  private:
+  struct BalancerScope {
+    Request* saved;
+    explicit BalancerScope(Request* r) : saved(t_in_balancer_of) { t_in_balancer_of = r; }
+    ~BalancerScope() { t_in_balancer_of = saved; }
+  };
+
+  void refuse_in_balancer(const char* method) const {
+    if (t_in_balancer_of == this)
+      throw std::runtime_error(std::string("Request.") + method +
+                               "() must not be called from the request's own balancer callback");
+  }
+
+  // The svc_error a Python exception from the balancer callback becomes: an
+  // svc.Error keeps its code and message, anything else is SVC_EINTERNAL
+  // with its repr().
+  static svc_error* error_for(py::handle value) {
+    int code = SVC_EINTERNAL;
+    std::string message;
+    try {
+      py::object base = py::module_::import("svc._errors").attr("Error");
+      if (py::isinstance(value, base)) {
+        code = py::int_(value.attr("code")).cast<int>();
+        message = py::str(value).cast<std::string>();
+      } else {
+        message = py::repr(value).cast<std::string>();
+      }
+    } catch (py::error_already_set& e) {
+      code = SVC_EINTERNAL;
+      message = std::string("the balancer callback's exception could not be read: ") + e.what();
+    }
+    return svc_error_new(static_cast<svc_code>(code), message.c_str());
+  }
+
   // Runs f(request) -> svc_error* without the GIL, under the request lock
   // (a request is used by one thread at a time), and raises its error.
+  // Inside this request's balancer callback the lock is already held by this
+  // thread (svc_request_connect is running): f runs directly.
   template <class F>
   void run(F&& f) {
+    if (t_in_balancer_of == this) {
+      check(take(f(r_)));
+      return;
+    }
     bool closed = false;
     ErrorPtr err;
     {
@@ -495,6 +811,7 @@ class Request {
   }
   template <class F>
   auto read(F&& f) -> decltype(f(static_cast<svc_request*>(nullptr))) {
+    if (t_in_balancer_of == this) return f(r_);
     bool closed = false;
     decltype(f(static_cast<svc_request*>(nullptr))) value{};
     {
@@ -509,9 +826,21 @@ class Request {
     return value;
   }
 
-  std::mutex mu_;
-  svc_request* r_;  // guarded by mu_; NULL once closed
+  std::mutex mu_;          // one user at a time; held across connect
+  std::mutex handle_mu_;   // guards r_ for cancel(); never held across I/O
+  svc_request* r_;         // written under both locks, read under either; NULL once closed
+  py::object balancer_fn_;   // guarded by the GIL
+  py::object balancer_exc_;  // what the callback raised during the connect in flight (GIL)
 };
+
+svc_error* balancer_trampoline(void* userdata, svc_request*) noexcept {
+  auto* self = static_cast<Request*>(userdata);
+  if (self == nullptr) return nullptr;
+  if (!Py_IsInitialized() || py_finalizing())
+    return svc_error_new(SVC_ECANCELED, "the Python interpreter is shutting down");
+  py::gil_scoped_acquire gil;
+  return self->run_balancer();
+}
 
 // ===== Engine ==========================================================
 
@@ -819,10 +1148,58 @@ PYBIND11_MODULE(_svc, m) {
       .def("load_file", &TrustStore::load_file, py::arg("path"), "Adds the certificates of a PEM bundle file.")
       .def("load_system", &TrustStore::load_system, "Adds the system's trusted certificates.");
 
+  // ----- Connection -----
+  py::class_<Connection>(m, "Connection",
+                         "An upstream connection from Request.connect() (svc_conn). Used by one thread at a "
+                         "time, except cancel() and close(). As a context manager it is released to the pool "
+                         "on a normal exit and closed when the block raised.")
+      .def("send", &Connection::send, py::arg("data"),
+           "Writes all of data (bytes, bytearray, memoryview) within the write timeout.")
+      .def("recv", &Connection::recv, py::arg("n"),
+           "Reads up to n bytes (at most 1 MiB per call) within the read timeout; b\"\" at EOF.")
+      .def("set_timeouts", &Connection::set_timeouts, py::arg("write"), py::arg("read"),
+           "The write and read timeouts of this connection, in milliseconds.")
+      .def("cancel", &Connection::cancel,
+           "Interrupts a send or recv blocked in another thread (Cancelled); the connection is then not "
+           "reusable. Thread-safe; does nothing once released.")
+      .def("release", &Connection::release, py::arg("reusable") = true,
+           "Ends the use of the connection: back to the keepalive pool (reusable, and a success for "
+           "passive health) or closed. ClosedError when already released.")
+      .def("close", &Connection::close,
+           "release(False), interrupting a send or recv in another thread; idempotent.")
+      .def_property_readonly("closed", &Connection::closed, "Whether the connection was released or closed.")
+      .def_property_readonly("peer", &Connection::peer, "The peer: Peer(ip, port, host).")
+      .def_property_readonly("reused", &Connection::reused, "Whether it came from the keepalive pool.")
+      .def_property_readonly("tls_resumed", &Connection::tls_resumed, "Whether the TLS session was resumed.")
+      .def_property_readonly("tls_version", &Connection::tls_version,
+                             "The negotiated TLS version (\"TLSv1.3\"), \"\" for plain TCP.")
+      .def("__enter__", [](py::object self) { return self; })
+      .def("__exit__", [](Connection& self, py::handle exc_type, py::handle, py::handle) { self.exit(exc_type); });
+
   // ----- Request -----
   py::class_<Request>(m, "Request",
                       "One proxied request (kong.service): where it goes, its TLS policy, its tries. "
-                      "Made by Engine.request(); used by one thread at a time.")
+                      "Made by Engine.request(); used by one thread at a time, except cancel() and close().",
+                      py::custom_type_setup([](PyHeapTypeObject* heap_type) {
+                        // The balancer callable may refer back to the request: let the GC see it.
+                        auto* type = &heap_type->ht_type;
+                        type->tp_flags |= Py_TPFLAGS_HAVE_GC;
+                        type->tp_traverse = [](PyObject* self, visitproc visit, void* arg) {
+                          Py_VISIT(Py_TYPE(self));
+                          if (py::detail::is_holder_constructed(self)) {
+                            auto& req = py::cast<Request&>(py::handle(self));
+                            Py_VISIT(req.balancer_fn().ptr());
+                          }
+                          return 0;
+                        };
+                        type->tp_clear = [](PyObject* self) {
+                          if (py::detail::is_holder_constructed(self)) {
+                            auto& req = py::cast<Request&>(py::handle(self));
+                            req.balancer_fn() = py::object();
+                          }
+                          return 0;
+                        };
+                      }))
       .def("set_upstream", &Request::set_upstream, py::arg("host"), "kong.service.set_upstream. Phase: access.")
       .def("set_target", &Request::set_target, py::arg("host"), py::arg("port"),
            "kong.service.set_target. Phase: access.")
@@ -851,8 +1228,23 @@ PYBIND11_MODULE(_svc, m) {
       .def("report", &Request::report, py::arg("outcome"), py::arg("http_status") = 0, py::arg("latency_us") = 0,
            "Reports the outcome of the current try.")
       .def_property_readonly("tries", &Request::tries, "How many tries were picked so far.")
+      .def_property_readonly("peer", &Request::peer,
+                             "The peer of the current try, Peer(ip, port, host), or None before any pick.")
+      .def("on_balancer", &Request::on_balancer, py::arg("callback"),
+           "Sets callback(request) (None clears), called on each try of connect() after the pick, on the "
+           "calling thread: it may read peer and tries and call the TLS setters. An exception aborts the "
+           "connect: the connect raises the svc.Error subclass of its code (an svc.Error keeps its code, "
+           "anything else is InternalError) with the callback's exception as __cause__.")
+      .def("connect", &Request::connect,
+           "Picks, connects and (https/tls) performs the TLS handshake, with retries -> Connection. The "
+           "request enters the log phase.")
+      .def("cancel", &Request::cancel,
+           "Interrupts a connect() blocked in another thread (Cancelled); later connects fail too. "
+           "Thread-safe; does nothing once closed.")
       .def_property_readonly("closed", &Request::closed, "Whether close() was called.")
-      .def("close", &Request::close, "Frees the request; idempotent. Later calls raise ClosedError.")
+      .def("close", &Request::close,
+           "Frees the request, cancelling a connect() in another thread; idempotent. Later calls raise "
+           "ClosedError.")
       .def("__enter__", [](py::object self) { return self; })
       .def("__exit__", [](Request& self, py::args) { self.close(); });
 
@@ -886,7 +1278,7 @@ PYBIND11_MODULE(_svc, m) {
 
   // Public names live in `svc`: say so in reprs and for pickling.
   for (const char* name : {"Code", "Phase", "Outcome", "HashOn", "CertChain", "PrivateKey", "TrustStore",
-                           "Request", "Engine"})
+                           "Request", "Connection", "Engine"})
     m.attr(name).attr("__module__") = "svc";
 
   py::module_::import("atexit").attr("register")(py::cpp_function([] { Engine::close_all(); }));

@@ -15,6 +15,37 @@ Quick start::
             ...                            # do the I/O
             req.report(svc.Outcome.HTTP, http_status=200, latency_us=1500)
 
+Connect mode: svc picks the peer, connects, performs the TLS handshake and
+retries; the caller speaks the protocol::
+
+    with engine.request() as req:
+        req.set_upstream("api")
+        req.set_scheme("https")
+        with req.connect() as conn:        # a Connection
+            conn.send(b"GET / HTTP/1.1\r\nHost: api\r\n\r\n")
+            data = conn.recv(65536)        # b"" at EOF
+        # the block ended normally: the connection went back to the keepalive
+        # pool (release(True)); had it raised, it would have been closed
+
+* ``Connection.release(reusable=True)`` hands it back to the pool (and reports
+  the try as a success); ``close()`` is ``release(False)``, idempotent. After
+  either, every method and property raises :class:`ClosedError`, except
+  ``close()``, ``cancel()`` and ``closed``. A Connection dropped without
+  release is closed, never pooled.
+* ``Request.cancel()`` and ``Connection.cancel()`` may be called from any
+  thread to interrupt a blocked ``connect()`` / ``send()`` / ``recv()``, which
+  then raises :class:`Cancelled`; ``close()`` from another thread does the same.
+* ``Request.on_balancer(callback)``: ``callback(request)`` runs on the thread
+  that called ``connect()``, once per try, after the pick (``request.peer``,
+  ``request.tries``) and before connecting; it may call the TLS setters to set
+  that try's policy. If it raises, the connect stops and raises the
+  :class:`Error` subclass of the code (an :class:`Error` keeps its code, any
+  other exception becomes :class:`InternalError` with its ``repr()``), message
+  ``"balancer callback failed on try N: ..."``, with the callback's exception
+  as ``__cause__``; ``KeyboardInterrupt`` and ``SystemExit`` propagate as they
+  are. It must not call ``connect``, ``pick``, ``report``, ``close`` or
+  ``on_balancer`` of its own request (``RuntimeError``).
+
 Argument rules (every function):
 
 * A wrong Python type (``None`` where a value is required, an ``int`` for a
@@ -31,8 +62,9 @@ Argument rules (every function):
   JSON/YAML documents, hash keys, hash input values) is ``str`` or ``bytes``.
 
 Threads: an :class:`Engine` and TLS material may be shared by any number of
-threads; a :class:`Request` is used by one thread at a time (concurrent use is
-serialised). Calls that can block release the GIL. Callbacks run on an engine
+threads; a :class:`Request` or :class:`Connection` is used by one thread at a
+time (concurrent use is serialised), except ``cancel()`` and ``close()``.
+Calls that can block (``connect``, ``send``, ``recv``, ...) release the GIL. Callbacks run on an engine
 thread; an exception they raise goes to ``sys.unraisablehook``.
 """
 
@@ -60,6 +92,7 @@ from ._errors import (
 from ._svc import (
     CertChain,
     Code,
+    Connection,
     Engine,
     HashOn,
     Outcome,
@@ -97,6 +130,7 @@ __all__ = [
     # objects
     "Engine",
     "Request",
+    "Connection",
     "Peer",
     "CertChain",
     "PrivateKey",

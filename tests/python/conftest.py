@@ -1,11 +1,16 @@
-"""Shared fixtures of the Python suite: engines, the throwaway test PKI, and a
-recorder for events that arrive on engine threads."""
+"""Shared fixtures of the Python suite: engines, the throwaway test PKI, test
+backends (svc-test-backend processes on loopback), and a recorder for events
+that arrive on engine threads."""
 
 from __future__ import annotations
 
 import os
+import selectors
+import signal
+import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
@@ -50,6 +55,119 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("pki")
     subprocess.run([str(binary), str(out)], check=True, capture_output=True, timeout=60)
     return out
+
+
+def _backend_binary() -> Path:
+    env = os.environ.get("SVC_TEST_BACKEND_BIN")
+    if env:
+        return Path(env)
+    return REPO / "build" / "dev" / "tests" / "svc-test-backend"
+
+
+class Backend:
+    """One svc-test-backend process (tests/support/backend.md).
+
+    It is started with ``--exit-on-stdin-eof`` (we keep its stdin open) and
+    ``--parent-pid`` (this process), so it never outlives pytest; ``stop()``
+    sends SIGTERM and waits."""
+
+    def __init__(self, name: str, args: list[str]) -> None:
+        binary = _backend_binary()
+        if not binary.is_file():
+            pytest.fail(f"svc-test-backend not found at {binary}: build the tests or set SVC_TEST_BACKEND_BIN")
+        self.name = name
+        self.proc = subprocess.Popen(
+            [str(binary), "--name", name, "--exit-on-stdin-eof", "--parent-pid", str(os.getpid()), *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            line = self._read_line(WAIT_SECONDS)
+            if not line.startswith("LISTENING "):
+                raise RuntimeError(f"svc-test-backend {args}: no LISTENING line: {line!r}")
+            self.port = int(line.split()[1])
+        except BaseException:
+            self.stop()
+            raise
+
+    def _read_line(self, timeout: float) -> str:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        data = b""
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            while not data.endswith(b"\n"):
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(left):
+                    raise RuntimeError("svc-test-backend: no LISTENING line in time")
+                chunk = os.read(self.proc.stdout.fileno(), 256)
+                if not chunk:
+                    err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                    raise RuntimeError(f"svc-test-backend exited before listening: {err.strip()}")
+                data += chunk
+        return data.decode()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(WAIT_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(WAIT_SECONDS)
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if f is not None:
+                f.close()
+
+
+BackendFactory = Callable[..., Backend]
+
+
+@pytest.fixture
+def backends() -> Iterator[BackendFactory]:
+    """``backends(name="b", *args)`` starts a backend with extra command-line
+    options; all are stopped at the end of the test."""
+    started: list[Backend] = []
+
+    def start(*args: str, name: str = "backend") -> Backend:
+        b = Backend(name, list(args))
+        started.append(b)
+        return b
+
+    yield start
+    for b in started:
+        b.stop()
+
+
+def tls_args(pki: Path) -> list[str]:
+    return ["--tls", f"{pki / 'server-chain.pem'},{pki / 'server.key'}"]
+
+
+@pytest.fixture
+def plain_backend(backends: BackendFactory) -> Backend:
+    return backends(name="plain")
+
+
+@pytest.fixture
+def tls_backend(backends: BackendFactory, pki: Path) -> Backend:
+    return backends(*tls_args(pki), name="tls")
+
+
+@pytest.fixture
+def mtls_backend(backends: BackendFactory, pki: Path) -> Backend:
+    return backends(*tls_args(pki), "--client-ca", str(pki / "ca.pem"), name="mtls")
+
+
+def dead_port() -> int:
+    """A loopback port with nothing listening (bound, then closed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class Recorder:

@@ -72,8 +72,9 @@ SVC_API svc_code svc_error_code(const svc_error *e);
 SVC_API const char *svc_error_message(const svc_error *e);
 
 /* Creates an error, for callbacks that return one (svc_balancer_cb).
- * message is copied (NULL means ""); code must not be SVC_OK (it becomes
- * SVC_EINVAL). Returns NULL only when memory is exhausted. */
+ * message is copied (NULL means ""); a code outside the enum or SVC_OK
+ * becomes SVC_EINVAL. Never returns NULL: when memory is exhausted it
+ * returns a shared SVC_ENOMEM error (svc_error_free accepts it). */
 SVC_API svc_error *svc_error_new(svc_code code, const char *message);
 
 /* Frees an error. NULL is accepted. */
