@@ -20,19 +20,33 @@ class RoundRobin final : public Algorithm {
   int64_t Pick(const Snapshot& s, PickContext& ctx) const override {
     const size_t len = schedule_.size();
     if (len == 0) return -1;
-    int64_t fallback = -1;
+    if (ctx.tried_count > 0 && !AnyUntried(s, ctx)) {
+      // Every available address was tried: go on with the next one in the
+      // schedule, so further retries keep rotating (one cursor step).
+      const uint64_t start = cursor_.fetch_add(1, std::memory_order_relaxed);
+      for (size_t step = 0; step < len; ++step) {
+        const uint32_t i = schedule_[(start + step) % len];
+        if (s.available(i)) return i;
+      }
+      return -1;
+    }
     // Each look consumes a slot of the shared cursor, so skipped (unavailable
     // or tried) addresses leave the others in exact proportion to their weights.
     for (size_t step = 0; step < len; ++step) {
       const uint32_t i = schedule_[cursor_.fetch_add(1, std::memory_order_relaxed) % len];
       if (!s.available(i)) continue;
       if (ctx.tried_count == 0 || !ctx.Tried(s.addresses()[i].id)) return i;
-      if (fallback < 0) fallback = i;
     }
-    return fallback;
+    return -1;
   }
 
  private:
+  static bool AnyUntried(const Snapshot& s, const PickContext& ctx) {
+    for (uint32_t i = 0; i < s.addresses().size(); ++i)
+      if (s.usable(i) && !ctx.Tried(s.addresses()[i].id)) return true;
+    return false;
+  }
+
   std::vector<uint32_t> schedule_;
   mutable std::atomic<uint64_t> cursor_{0};
 };

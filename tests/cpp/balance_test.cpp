@@ -256,3 +256,22 @@ TEST(ConsistentHashing, BeyondKongsCapacityFillsHalfTheWheelAndKeysStick) {
 
 }  // namespace
 }  // namespace svc::balance
+
+namespace svc::balance {
+namespace {
+
+TEST(RoundRobin, RetriesKeepRotatingOnceEveryPeerWasTried) {
+  auto s = Make("round-robin", {100, 100, 100});
+  PickContext ctx;
+  std::string seq;
+  for (int attempt = 0; attempt < 6; ++attempt) {
+    const int64_t i = s->Pick(ctx);
+    ASSERT_GE(i, 0);
+    seq += static_cast<char>('a' + i);
+    ctx.AddTried(s->addresses()[i].id);
+  }
+  EXPECT_EQ(seq, "abcabc");
+}
+
+}  // namespace
+}  // namespace svc::balance
