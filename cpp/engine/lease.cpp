@@ -28,7 +28,7 @@ Status Lease::Read(void* buf, size_t cap, size_t* n) {
 void Lease::Release(bool reusable) {
   if (released_) return;
   released_ = true;
-  const bool keep = reusable && !broken_ && !engine_->closed();
+  const bool keep = reusable && !broken_ && !cancelled_.load() && !engine_->closed();
   if (upstream_ && snapshot_) {
     if (keep) {
       engine_->ReportTry(*upstream_, *snapshot_, address_, Engine::Outcome::ok, 0, connect_seconds_);

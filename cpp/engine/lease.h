@@ -3,6 +3,7 @@
 // connections, latency) and to return to the pool under its key.
 #pragma once
 
+#include <atomic>
 #include <memory>
 
 #include "balance/balance.h"
@@ -25,7 +26,11 @@ class Lease {
   // Back to the pool (reusable) or closed. A reusable release reports the
   // try as a success; either way the least-connections slot is freed.
   void Release(bool reusable);
-  void Cancel() { if (conn_) conn_->canceller().Cancel(); }
+  // Thread-safe; a cancelled connection is never pooled.
+  void Cancel() {
+    cancelled_.store(true);
+    if (conn_) conn_->canceller().Cancel();
+  }
   void SetTimeouts(int write_ms, int read_ms) { write_timeout_ms_ = write_ms; read_timeout_ms_ = read_ms; }
 
   net::Connection* connection() const { return conn_.get(); }
@@ -39,6 +44,7 @@ class Lease {
   int write_timeout_ms_, read_timeout_ms_;
   double connect_seconds_;
   bool broken_ = false;  // an I/O error: never pooled
+  std::atomic<bool> cancelled_{false};
   bool released_ = false;
 };
 

@@ -115,16 +115,16 @@ Status Connection::Read(void* buf, size_t cap, size_t* n, int timeout_ms) {
 
 bool Connection::IdleUsable() {
   char byte;
-  if (!ssl_) {
-    const ssize_t r = ::recv(fd_.get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    // 0: the peer closed; > 0: bytes nobody asked for; EAGAIN: alive and quiet.
-    return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-  }
+  // The raw socket first: 0 means the peer closed, an error means it is gone;
+  // neither touches the TLS state (and so the cached session).
+  const ssize_t r = ::recv(fd_.get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (r == 0) return false;
+  if (r < 0) return errno == EAGAIN || errno == EWOULDBLOCK;  // alive and quiet
+  // Bytes arrived. On plain TCP nobody asked for them: not reusable.
+  if (!ssl_) return false;
   // TLS: let OpenSSL consume what arrived (session tickets, close_notify)
   // and see whether application data or EOF is left.
   if (SSL_pending(ssl_) > 0) return false;
-  pollfd p{fd_.get(), POLLIN, 0};
-  if (::poll(&p, 1, 0) <= 0) return true;  // nothing arrived
   ERR_clear_error();
   size_t got = 0;
   const int ret = SSL_peek_ex(ssl_, &byte, 1, &got);

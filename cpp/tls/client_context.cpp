@@ -69,6 +69,9 @@ Status ClientContext::Create(const std::string& trust, const std::string& min_ve
   if (!c->ctx_) return Error(Code::no_memory, "cannot create the TLS client context");
   SSL_CTX_set_min_proto_version(c->ctx_, min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION);
   SSL_CTX_set_mode(c->ctx_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // A peer that closes an idle keepalive connection without close_notify must
+  // not poison the cached session (a fatal unexpected-EOF error would).
+  SSL_CTX_set_options(c->ctx_, SSL_OP_IGNORE_UNEXPECTED_EOF);
   if (trust == "system") SSL_CTX_set_default_verify_paths(c->ctx_);
   // Sessions live in our cache (keyed by the pool key), not OpenSSL's.
   SSL_CTX_set_session_cache_mode(c->ctx_, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
@@ -165,7 +168,13 @@ Status ClientContext::Failure(SSL* ssl, int ret, const ClientPolicy& policy, con
   if (policy.verify && verify != X509_V_OK) {
     std::string reason = X509_verify_cert_error_string(verify);
     if (verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+      // OpenSSL 3 keeps no peer certificate after a failed verification,
+      // only the chain it received: its first entry is the leaf.
       X509* cert = SSL_get0_peer_certificate(ssl);
+      if (!cert) {
+        STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
+        if (chain && sk_X509_num(chain) > 0) cert = sk_X509_value(chain, 0);
+      }
       std::string host = policy.host;
       if (!host.empty() && host.back() == '.') host.pop_back();
       reason = "certificate does not match '" + host + "'" +

@@ -122,7 +122,7 @@ static void test_plain_exchange(svc_engine *e) {
 
   SECTION("Conn.ReadTimeout");
   {
-    /* the text says "read to <peer> timed out ..." today (see the report:
+    /* the text says "read from <peer> timed out ..." today (see the report:
      * "read from" would match the cancel message); only the stable part */
     svc_error *err = svc_conn_read(c, buf, sizeof buf, &n);
     CHECK(err != NULL);
