@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <thread>
 #include <memory>
 #include <string>
 
@@ -188,6 +189,110 @@ TEST_F(Send, LimitsAndHeaderInjectionAreRejected) {
   EXPECT_EQ(st.message(), "header 'Connection' is managed by svc and cannot be set");
   st = Do("u", "GET", "no-slash", &res);
   EXPECT_EQ(st.message(), "path must start with '/' and hold no spaces or line breaks: given 'no-slash'");
+}
+
+// A loopback server that answers every connection with fixed bytes, for
+// responses the test backend would never send.
+class CannedServer {
+ public:
+  explicit CannedServer(std::string reply) : reply_(std::move(reply)) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    listen(fd_, 16);
+    socklen_t len = sizeof a;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        char buf[4096];
+        ssize_t n = recv(c, buf, sizeof buf, 0);  // the request head
+        (void)n;
+        ssize_t w = send(c, reply_.data(), reply_.size(), MSG_NOSIGNAL);
+        (void)w;
+        ::shutdown(c, SHUT_WR);
+        char drain[256];
+        while (recv(c, drain, sizeof drain, 0) > 0) {
+        }
+        close(c);
+      }
+    });
+  }
+  ~CannedServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+  }
+  std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  std::string reply_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST_F(Send, MalformedResponsesAreProtocolErrorsAndNotRetried) {
+  struct Case {
+    std::string reply, message;
+  } cases[] = {
+      {"HTTP/1.1 abc OK\r\nContent-Length: 0\r\n\r\n", "bad response from {peer}: bad status"},
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+       "the connection to {peer} closed in the middle of the response"},
+      {"HTTP/1.1 200 OK\r\nX-Long: " + std::string(70000, 'x') + "\r\n\r\n",
+       "response header from {peer} exceeds 65536 bytes"},
+      {"", "the connection to {peer} closed before a response"},
+  };
+  for (const Case& c : cases) {
+    CannedServer server(c.reply);
+    Upstream("canned", {server.target()});
+    http::Response res;
+    Status st = Do("canned", "POST", "/", &res, {}, "x", 3);
+    std::string want = c.message;
+    want.replace(want.find("{peer}"), 6, server.target());
+    EXPECT_EQ(st.message(), "1 try failed: try 1 (" + server.target() + "): " + want);
+    EXPECT_EQ(tries_, 1);
+    ASSERT_TRUE(engine_->DeleteUpstream("canned").ok());
+  }
+}
+
+TEST_F(Send, LargeBodiesArriveWhole) {
+  EngineOptions options;
+  std::shared_ptr<Engine> big;
+  ASSERT_TRUE(Engine::Create(options, &big).ok());
+  ASSERT_TRUE(big->UpsertUpstream(R"({"name": "u"})").ok());
+  ASSERT_TRUE(big->AddTarget("u", b1_.target(), 100).ok());
+  for (const char* path : {"/bytes/3000000", "/bytes/3000000/chunked"}) {
+    Request r(big);
+    ASSERT_TRUE(r.SetUpstream("u").ok());
+    http::Response res;
+    ASSERT_TRUE(r.Send("GET", path, {}, "", &res).ok()) << path;
+    ASSERT_EQ(res.body.size(), 3000000u) << path;
+    EXPECT_EQ(res.body.substr(2999990), std::string("abcdefghijklmnopqrstuvwxyz").substr((2999990) % 26, 10)) << path;
+  }
+  const std::string payload(2000000, 'p');
+  Request r(big);
+  ASSERT_TRUE(r.SetUpstream("u").ok());
+  http::Response res;
+  ASSERT_TRUE(r.Send("POST", "/echo", {{"Content-Type", "application/octet-stream"}}, payload, &res).ok());
+  EXPECT_EQ(res.body, payload);
+}
+
+TEST_F(Send, HostAndSniForTargetAndHostHeader) {
+  // set_target: the host given is the Host header (with the port).
+  Request r(engine_);
+  ASSERT_TRUE(r.SetTarget("localhost", b1_.port()).ok());
+  http::Response res;
+  ASSERT_TRUE(r.Send("GET", "/", {}, "", &res).ok());
+  EXPECT_EQ(json::parse(res.body)["headers"]["host"], "localhost:" + std::to_string(b1_.port()));
+  // host_header: the upstream's host header wins over the target.
+  Upstream("hh", {b1_.target()}, R"(, "host_header": "api.internal")");
+  ASSERT_TRUE(Do("hh", "GET", "/", &res).ok());
+  EXPECT_EQ(json::parse(res.body)["headers"]["host"], "api.internal:" + std::to_string(b1_.port()));
 }
 
 }  // namespace
