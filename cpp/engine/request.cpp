@@ -497,7 +497,16 @@ Status Request::Send(const std::string& method, const std::string& target, http:
     const auto started_at = net::Clock::now();
     bool started = false;
     http::Response res;
+    {
+      std::lock_guard<std::mutex> lock(active_mu_);
+      active_ = conn.get();
+      if (cancel_.cancelled()) conn->canceller().Cancel();  // a cancel that came just before
+    }
     st = http::Exchange(*conn, req, limits, write_timeout_ms_, read_timeout_ms_, &res, &started);
+    {
+      std::lock_guard<std::mutex> lock(active_mu_);
+      active_ = nullptr;
+    }
     const double seconds = connect_seconds + std::chrono::duration<double>(net::Clock::now() - started_at).count();
     if (st.ok()) {
       pending_ = false;
@@ -509,6 +518,12 @@ Status Request::Send(const std::string& method, const std::string& target, http:
       return Status::Ok();
     }
     const std::string peer = net::PeerName(peer_ip_, peer_port_);
+    if (st.code() == Code::canceled) {
+      // The caller's decision, not the peer's failure: no health report.
+      ReleasePending();
+      phase_ = Phase::log;
+      return log.Finish(Error(Code::canceled, "send to " + peer + " cancelled"));
+    }
     const bool timeout = st.code() == Code::timeout;
     FailTry(timeout ? Engine::Outcome::timeout : Engine::Outcome::tcp_failure);
     log.Add(tries_, peer, st);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,7 +69,11 @@ class Request {
   Status Send(const std::string& method, const std::string& target, http::Fields headers,
               std::string_view body, http::Response* response);
   // Interrupts a blocked Connect or Send from another thread (sticky).
-  void Cancel() { cancel_.Cancel(); }
+  void Cancel() {
+    cancel_.Cancel();
+    std::lock_guard<std::mutex> lock(active_mu_);
+    if (active_) active_->canceller().Cancel();
+  }
   // The pool key of the current peer under the current TLS policy.
   std::string PoolKey() const;
   bool tls_scheme() const { return scheme_ == "https" || scheme_ == "tls"; }
@@ -111,6 +116,8 @@ class Request {
 
   BalancerCallback balancer_cb_;
   net::Canceller cancel_;
+  std::mutex active_mu_;
+  net::Connection* active_ = nullptr;  // the connection a Send is using
 
   std::shared_ptr<Engine> engine_;
   Phase phase_ = Phase::access;

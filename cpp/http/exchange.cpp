@@ -30,7 +30,7 @@ class ConnectionStream {
       boost::asio::mutable_buffer b = *it;
       if (b.size() == 0) continue;
       size_t n = 0;
-      Status st = conn_.Read(b.data(), b.size(), &n, timeout_ms_);
+      Status st = conn_.Read(b.data(), b.size(), &n, timeout_ms_, /*wait_first=*/!*started_);
       if (!st.ok()) {
         *status_ = st;
         ec = boost::asio::error::connection_aborted;
@@ -118,6 +118,7 @@ Status Exchange(net::Connection& conn, const Request& request, const Limits& lim
   parser.body_limit(static_cast<std::uint64_t>(limits.max_body_bytes));
   if (request.method == "HEAD") parser.skip(true);
   beast::flat_buffer buffer;
+  buffer.reserve(16384);  // most answers arrive in one read
   beast::error_code ec;
   // The header first: a declared length over the limit fails before any
   // body byte is read (Beast 1.74's eager read does not apply body_limit to

@@ -15,6 +15,15 @@ Connection::Connection(UniqueFd fd, SSL* ssl, std::string key, std::string ip, i
 
 Connection::~Connection() {
   if (ssl_) {
+    // Take in session tickets that already arrived (TLS 1.3 sends them after
+    // the handshake), so the next connection to this peer can resume.
+    pollfd p{fd_.get(), POLLIN, 0};
+    if (SSL_version(ssl_) >= TLS1_3_VERSION && ::poll(&p, 1, 0) > 0) {
+      char scratch[512];
+      size_t got = 0;
+      ERR_clear_error();
+      SSL_read_ex(ssl_, scratch, sizeof scratch, &got);
+    }
     // Best effort close_notify; never wait for the peer's.
     SSL_set_quiet_shutdown(ssl_, 0);
     ERR_clear_error();
@@ -92,11 +101,13 @@ Status Connection::Write(const void* buf, size_t len, int timeout_ms) {
   return Status::Ok();
 }
 
-Status Connection::Read(void* buf, size_t cap, size_t* n, int timeout_ms) {
+Status Connection::Read(void* buf, size_t cap, size_t* n, int timeout_ms, bool wait_first) {
   *n = 0;
   if (cap == 0) return Status::Ok();
   if (cancel_.cancelled()) return Error(Code::canceled, "read from " + peer_ + " cancelled");
   const Deadline deadline = Deadline::After(timeout_ms);
+  if (wait_first && (!ssl_ || SSL_pending(ssl_) == 0))
+    SVC_TRY(Wait(fd_.get(), POLLIN, deadline, timeout_ms, &cancel_, Op::read, peer_));
   if (ssl_) return TlsIo(false, buf, cap, n, deadline, timeout_ms);
   for (;;) {
     const ssize_t r = ::recv(fd_.get(), buf, cap, 0);

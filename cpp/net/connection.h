@@ -28,7 +28,9 @@ class Connection {
   // Code::canceled, Code::tls for a TLS-level failure.
   Status Write(const void* buf, size_t len, int timeout_ms);
   // Reads at most cap bytes; *n == 0 means the peer closed (EOF).
-  Status Read(void* buf, size_t cap, size_t* n, int timeout_ms);
+  // wait_first: poll before reading (an answer just asked for is not there
+  // yet, so trying the read first would cost a system call for nothing).
+  Status Read(void* buf, size_t cap, size_t* n, int timeout_ms, bool wait_first = false);
 
   // True when an idle connection is still usable: the peer has not closed it
   // and sent nothing unexpected. Non-blocking.

@@ -53,7 +53,7 @@ void Canceller::Cancel() {
 }
 
 void Canceller::Reset() {
-  cancelled_.store(false);
+  if (!cancelled_.exchange(false)) return;  // nothing to drain: no system call
   const int fd = fd_.load();
   if (fd >= 0) {
     uint64_t v;

@@ -282,6 +282,24 @@ TEST_F(Send, LargeBodiesArriveWhole) {
   EXPECT_EQ(res.body, payload);
 }
 
+TEST_F(Send, CancelInterruptsASendInProgress) {
+  Upstream("u", {b1_.target()});
+  Request r(engine_);
+  ASSERT_TRUE(r.SetUpstream("u").ok());
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    r.Cancel();
+  });
+  http::Response res;
+  Status st = r.Send("GET", "/delay/5000", {}, "", &res);
+  canceller.join();
+  EXPECT_EQ(st.code(), Code::canceled);
+  EXPECT_EQ(st.message(), "send to " + b1_.target() + " cancelled");
+  // Cancellation is sticky for the request.
+  st = r.Send("GET", "/", {}, "", &res);
+  EXPECT_EQ(st.code(), Code::phase);  // the request is in the log phase now
+}
+
 TEST_F(Send, HostAndSniForTargetAndHostHeader) {
   // set_target: the host given is the Host header (with the port).
   Request r(engine_);

@@ -549,6 +549,10 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
  private:
   void Serve(tcp::socket socket) {
+    // Answers go out at once (a TLS 1.3 ticket and a response would
+    // otherwise wait on Nagle's algorithm).
+    beast::error_code nodelay_ec;
+    socket.set_option(tcp::no_delay(true), nodelay_ec);
     const uint64_t serial = ++shared_.connections;
     if (shared_.opts.accept == AcceptMode::hold) {
       held_.push_back(std::move(socket));  // only this strand touches held_

@@ -128,6 +128,9 @@ typedef void (*svc_log_cb)(void *userdata, int level, const char *message);
  *                  "timeouts": {"connect": 60000, "write": 60000, "read": 60000},
  *                  "tls": {"verify": true, "trust": "system", "min_version": "1.2"},
  *                  "keepalive": {"pool_size": 60, "max_requests": 100, "idle_timeout": 60},
+ *                  (Kong's defaults: idle connections kept per peer and policy, uses of one
+ *                  connection before it is closed, 0 = unlimited, and idle seconds; with
+ *                  TLS, raising max_requests saves a handshake every 100 requests)
  *                  "dns": {"servers": [...], "order": ["LAST","SRV","A","CNAME"],
  *                          "stale_ttl": 4, "not_found_ttl": 30, "error_ttl": 1},
  *                  "limits": {"max_header_bytes": 65536, "max_body_bytes": 67108864},
@@ -427,8 +430,9 @@ typedef struct svc_conn svc_conn;
  * SVC_ECANCELED after svc_request_cancel; SVC_EPHASE in the log phase. */
 SVC_API svc_error *svc_request_connect(svc_request *r, svc_conn **out);
 
-/* Interrupts a blocked svc_request_connect from any thread; later connects
- * of this request fail with SVC_ECANCELED. */
+/* Interrupts a blocked svc_request_connect or svc_request_send from any
+ * thread (SVC_ECANCELED; a send's connection is closed, not pooled); later
+ * connects and sends of this request fail with SVC_ECANCELED at once. */
 SVC_API void svc_request_cancel(svc_request *r);
 
 /* Writes all len bytes within the write timeout. SVC_ECONNECT on a reset,
