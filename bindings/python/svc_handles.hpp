@@ -24,6 +24,7 @@ inline void free_chain(svc_cert_chain* c) { svc_cert_chain_free(c); }
 inline void free_key(svc_private_key* k) { svc_private_key_free(k); }
 inline void free_store(svc_trust_store* s) { svc_trust_store_free(s); }
 inline void free_chars(char* p) { svc_free(p); }
+inline void free_response(svc_response* r) { svc_response_free(r); }
 // An svc_conn not yet handed to Python is closed, never pooled.
 inline void close_conn(svc_conn* c) { svc_conn_release(c, 0); }
 
@@ -35,6 +36,7 @@ using KeyPtr = Owned<svc_private_key, free_key>;
 using StorePtr = Owned<svc_trust_store, free_store>;
 using CharsPtr = Owned<char, free_chars>;  // JSON from svc_upstream_health / _get
 using ConnPtr = Owned<svc_conn, close_conn>;
+using ResponsePtr = Owned<svc_response, free_response>;
 
 // Takes ownership of what a fallible svc_* call returned (NULL = success).
 inline ErrorPtr take(svc_error* e) noexcept { return ErrorPtr(e); }

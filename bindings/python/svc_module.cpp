@@ -527,7 +527,8 @@ class Connection {
 class Request;
 
 // The request whose balancer callback this thread is running, if any: that
-// thread already holds the request's lock (inside svc_request_connect).
+// thread already holds the request's lock (inside svc_request_connect or
+// svc_request_send).
 thread_local Request* t_in_balancer_of = nullptr;
 
 svc_error* balancer_trampoline(void* userdata, svc_request* r) noexcept;
@@ -706,20 +707,48 @@ class Request {
     py::object cause = std::move(balancer_exc_);
     balancer_exc_ = py::object();
     if (closed) raise_closed("request");
-    if (err) {
-      if (cause && !PyObject_IsInstance(cause.ptr(), PyExc_Exception)) {
-        // KeyboardInterrupt, SystemExit, ...: the callback's own exception goes on.
-        PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(cause.ptr())), cause.ptr());
-        throw py::error_already_set();
-      }
-      const char* message = svc_error_message(err.get());
-      if (message == nullptr) message = "";
-      py::object exc = error_class(static_cast<int>(svc_error_code(err.get())))(decode(message));
-      if (cause) PyException_SetCause(exc.ptr(), cause.release().ptr());  // steals
-      PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
-      throw py::error_already_set();
-    }
+    if (err) raise_with_cause(err, std::move(cause));
     return std::make_unique<Connection>(conn.release());
+  }
+
+  // ----- Send mode -----
+
+  // One HTTP/1.1 exchange through svc_request_send -> svc.Response. The
+  // arguments are converted (and the body's buffer exported) with the GIL
+  // held; the exchange, with its retries and balancer callbacks, runs with
+  // the GIL released under the request lock, exactly like connect().
+  py::object send(py::handle method, py::handle path, py::handle headers, py::handle body) {
+    refuse_in_balancer("send");
+    std::string m = c_string(method, "method");
+    std::string p = c_string(path, "path");
+    HeaderLines lines;
+    header_lines(headers, &lines);
+    BodyView b(body);
+    balancer_exc_ = py::object();
+    bool closed = false;
+    ErrorPtr err;
+    svc_response* out = nullptr;
+    std::string host;
+    {
+      py::gil_scoped_release nogil;
+      std::lock_guard<std::mutex> lk(mu_);
+      if (r_ == nullptr) {
+        closed = true;
+      } else {
+        err = take(svc_request_send(r_, m.c_str(), p.c_str(), lines.ptrs.empty() ? nullptr : lines.ptrs.data(),
+                                    b.data, b.len, &out));
+        if (!err) {  // the host of the try that answered (Host header, SNI)
+          const char* h = svc_request_peer_host(r_);
+          host = h ? h : "";
+        }
+      }
+    }
+    ResponsePtr res(out);
+    py::object cause = std::move(balancer_exc_);
+    balancer_exc_ = py::object();
+    if (closed) raise_closed("request");
+    if (err) raise_with_cause(err, std::move(cause));
+    return make_response(res.get(), host);
   }
 
   void cancel() {
@@ -758,6 +787,178 @@ class Request {
     explicit BalancerScope(Request* r) : saved(t_in_balancer_of) { t_in_balancer_of = r; }
     ~BalancerScope() { t_in_balancer_of = saved; }
   };
+
+  // Raises the error of a connect or send; `cause` is what the balancer
+  // callback raised during it, if anything.
+  [[noreturn]] static void raise_with_cause(const ErrorPtr& err, py::object cause) {
+    if (cause && !PyObject_IsInstance(cause.ptr(), PyExc_Exception)) {
+      // KeyboardInterrupt, SystemExit, ...: the callback's own exception goes on.
+      PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(cause.ptr())), cause.ptr());
+      throw py::error_already_set();
+    }
+    const char* message = svc_error_message(err.get());
+    if (message == nullptr) message = "";
+    py::object exc = error_class(static_cast<int>(svc_error_code(err.get())))(decode(message));
+    if (cause) PyException_SetCause(exc.ptr(), cause.release().ptr());  // steals
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
+    throw py::error_already_set();
+  }
+
+  // The "Name: value" lines of send()'s headers, NULL-terminated for C.
+  struct HeaderLines {
+    std::vector<std::string> lines;
+    std::vector<const char*> ptrs;  // into lines, then NULL; empty when there are none
+  };
+
+  static std::string header_part(py::handle o, const char* what) {
+    if (!PyUnicode_Check(o.ptr())) raise_type(what, "str", o);
+    Py_ssize_t n = 0;
+    const char* p = PyUnicode_AsUTF8AndSize(o.ptr(), &n);
+    if (p == nullptr) {
+      PyErr_Clear();
+      raise_invalid(std::string(what) + " must be text that can be encoded as UTF-8");
+    }
+    return std::string(p, static_cast<size_t>(n));
+  }
+
+  static void add_header(HeaderLines* out, py::handle name, py::handle value) {
+    std::string line = header_part(name, "header name");
+    line += ": ";
+    line += header_part(value, "header value");
+    // C takes NUL-terminated lines: refuse a NUL here, as C refuses CR and LF.
+    if (line.find('\0') != std::string::npos)
+      raise_invalid("header '" + line.substr(0, 200) + "' contains CR, LF or NUL");
+    out->lines.push_back(std::move(line));
+  }
+
+  // headers: None, a Mapping of str to str, or an iterable of (name, value)
+  // pairs (tuples or lists of two str).
+  static void header_lines(py::handle headers, HeaderLines* out) {
+    constexpr const char* kExpected = "a mapping or an iterable of (name, value) pairs";
+    if (headers.is_none()) return;
+    if (PyDict_Check(headers.ptr())) {
+      PyObject *k = nullptr, *v = nullptr;
+      Py_ssize_t pos = 0;
+      out->lines.reserve(static_cast<size_t>(PyDict_Size(headers.ptr())));
+      while (PyDict_Next(headers.ptr(), &pos, &k, &v)) add_header(out, k, v);
+    } else if (PyUnicode_Check(headers.ptr()) || PyBytes_Check(headers.ptr()) ||
+               PyByteArray_Check(headers.ptr())) {
+      raise_type("headers", kExpected, headers);
+    } else {
+      py::object items;
+      if (py::isinstance(headers, py::module_::import("collections.abc").attr("Mapping")))
+        items = headers.attr("items")();
+      else if (PyIter_Check(headers.ptr()) || py::hasattr(headers, "__iter__"))
+        items = py::reinterpret_borrow<py::object>(headers);
+      else
+        raise_type("headers", kExpected, headers);
+      for (py::handle item : items) {
+        if (!(PyTuple_Check(item.ptr()) || PyList_Check(item.ptr())) || PySequence_Size(item.ptr()) != 2)
+          throw py::type_error(std::string("headers must be ") + kExpected + ": an item is " +
+                               (PyTuple_Check(item.ptr()) || PyList_Check(item.ptr())
+                                    ? "a " + type_name(item) + " of length " +
+                                          std::to_string(PySequence_Size(item.ptr()))
+                                    : type_name(item)));
+        py::object pair = py::reinterpret_borrow<py::object>(item);
+        add_header(out, pair[py::int_(0)], pair[py::int_(1)]);
+      }
+    }
+    out->ptrs.reserve(out->lines.size() + 1);
+    for (const std::string& line : out->lines) out->ptrs.push_back(line.c_str());
+    if (!out->ptrs.empty()) out->ptrs.push_back(nullptr);
+  }
+
+  // send()'s body, without a copy: bytes and str are immutable and held by
+  // the caller; any other buffer is exported (a bytearray cannot be resized
+  // meanwhile) and released with the GIL held.
+  struct BodyView {
+    const void* data = nullptr;
+    size_t len = 0;
+    Py_buffer view{};
+    bool exported = false;
+    explicit BodyView(py::handle o) {
+      if (PyBytes_Check(o.ptr())) {
+        data = PyBytes_AS_STRING(o.ptr());
+        len = static_cast<size_t>(PyBytes_GET_SIZE(o.ptr()));
+      } else if (PyUnicode_Check(o.ptr())) {
+        Py_ssize_t n = 0;
+        const char* p = PyUnicode_AsUTF8AndSize(o.ptr(), &n);
+        if (p == nullptr) {
+          PyErr_Clear();
+          raise_invalid("body must be text that can be encoded as UTF-8");
+        }
+        data = p;
+        len = static_cast<size_t>(n);
+      } else if (PyObject_CheckBuffer(o.ptr()) != 0) {
+        if (PyObject_GetBuffer(o.ptr(), &view, PyBUF_SIMPLE) != 0) throw py::error_already_set();
+        exported = true;
+        data = view.buf;
+        len = static_cast<size_t>(view.len);
+      } else {
+        raise_type("body", "bytes, bytearray, memoryview or str", o);
+      }
+    }
+    ~BodyView() {
+      if (exported) PyBuffer_Release(&view);
+    }
+    BodyView(const BodyView&) = delete;
+    BodyView& operator=(const BodyView&) = delete;
+  };
+
+  // A response header value: UTF-8, or Latin-1 when it is not valid UTF-8
+  // (never fails).
+  static PyObject* header_value(const char* s) {
+    const auto n = static_cast<Py_ssize_t>(std::strlen(s));
+    PyObject* o = PyUnicode_DecodeUTF8(s, n, nullptr);
+    if (o == nullptr) {
+      PyErr_Clear();
+      o = PyUnicode_DecodeLatin1(s, n, nullptr);
+    }
+    return o;
+  }
+
+  // svc._response.Headers and Response (pure Python), looked up once.
+  struct ResponseTypes {
+    py::object headers;
+    py::object response;
+  };
+  static const ResponseTypes& response_types() {
+    PYBIND11_CONSTINIT static py::gil_safe_call_once_and_store<ResponseTypes> types;
+    return types
+        .call_once_and_store_result([] {
+          py::module_ mod = py::module_::import("svc._response");
+          return ResponseTypes{mod.attr("Headers"), mod.attr("Response")};
+        })
+        .get_stored();
+  }
+
+  static py::object make_response(const svc_response* res, const std::string& host) {
+    const ResponseTypes& types = response_types();
+    py::object headers = types.headers();
+    const size_t n = svc_response_header_count(res);
+    for (size_t i = 0; i < n; ++i) {
+      const char* name = nullptr;
+      const char* value = nullptr;
+      if (svc_response_header_at(res, i, &name, &value) == 0) break;
+      py::object pair = py::reinterpret_steal<py::object>(PyTuple_New(2));
+      if (!pair) throw py::error_already_set();
+      PyObject* k = header_value(name ? name : "");
+      if (k == nullptr) throw py::error_already_set();
+      PyTuple_SET_ITEM(pair.ptr(), 0, k);
+      PyObject* v = header_value(value ? value : "");
+      if (v == nullptr) throw py::error_already_set();
+      PyTuple_SET_ITEM(pair.ptr(), 1, v);
+      if (PyList_Append(headers.ptr(), pair.ptr()) != 0) throw py::error_already_set();
+    }
+    size_t len = 0;
+    const void* data = svc_response_body(res, &len);
+    py::object body = py::reinterpret_steal<py::object>(
+        PyBytes_FromStringAndSize(static_cast<const char*>(data), static_cast<Py_ssize_t>(len)));
+    if (!body) throw py::error_already_set();
+    const char* ip = svc_response_peer_ip(res);
+    py::object peer = peer_type()(decode(ip ? ip : ""), svc_response_peer_port(res), decode(host.data(), host.size()));
+    return types.response(svc_response_status(res), std::move(headers), std::move(body), std::move(peer));
+  }
 
   void refuse_in_balancer(const char* method) const {
     if (t_in_balancer_of == this)
@@ -1231,19 +1432,26 @@ PYBIND11_MODULE(_svc, m) {
       .def_property_readonly("peer", &Request::peer,
                              "The peer of the current try, Peer(ip, port, host), or None before any pick.")
       .def("on_balancer", &Request::on_balancer, py::arg("callback"),
-           "Sets callback(request) (None clears), called on each try of connect() after the pick, on the "
-           "calling thread: it may read peer and tries and call the TLS setters. An exception aborts the "
-           "connect: the connect raises the svc.Error subclass of its code (an svc.Error keeps its code, "
+           "Sets callback(request) (None clears), called on each try of connect() and send() after the "
+           "pick, on the calling thread: it may read peer and tries and call the TLS setters. An exception "
+           "aborts the connect or send, which raises the svc.Error subclass of its code (an svc.Error keeps its code, "
            "anything else is InternalError) with the callback's exception as __cause__.")
       .def("connect", &Request::connect,
            "Picks, connects and (https/tls) performs the TLS handshake, with retries -> Connection. The "
            "request enters the log phase.")
+      .def("send", &Request::send, py::arg("method"), py::arg("path"), py::arg("headers") = py::none(),
+           py::arg("body") = py::bytes(""),
+           "Sends one HTTP/1.1 request to the picked peer and reads the response, with the retries, "
+           "pooling, TLS policy, passive health and balancer callback of connect() -> Response(status, "
+           "headers, body, peer). headers: a mapping or (name, value) pairs of str (Host may be given; "
+           "Connection, Content-Length and Transfer-Encoding may not); body: bytes-like or str (UTF-8). "
+           "The request enters the log phase.")
       .def("cancel", &Request::cancel,
-           "Interrupts a connect() blocked in another thread (Cancelled); later connects fail too. "
+           "Interrupts a connect() or send() blocked in another thread (Cancelled); later ones fail too. "
            "Thread-safe; does nothing once closed.")
       .def_property_readonly("closed", &Request::closed, "Whether close() was called.")
       .def("close", &Request::close,
-           "Frees the request, cancelling a connect() in another thread; idempotent. Later calls raise "
+           "Frees the request, cancelling a connect() or send() in another thread; idempotent. Later calls raise "
            "ClosedError.")
       .def("__enter__", [](py::object self) { return self; })
       .def("__exit__", [](Request& self, py::args) { self.close(); });

@@ -43,8 +43,31 @@ retries; the caller speaks the protocol::
   other exception becomes :class:`InternalError` with its ``repr()``), message
   ``"balancer callback failed on try N: ..."``, with the callback's exception
   as ``__cause__``; ``KeyboardInterrupt`` and ``SystemExit`` propagate as they
-  are. It must not call ``connect``, ``pick``, ``report``, ``close`` or
-  ``on_balancer`` of its own request (``RuntimeError``).
+  are. It must not call ``connect``, ``send``, ``pick``, ``report``, ``close``
+  or ``on_balancer`` of its own request (``RuntimeError``). It runs for
+  ``send()`` exactly as for ``connect()``.
+
+Send mode: svc also speaks HTTP/1.1 -- one request, one response, with the
+same retries, pooling, TLS policy, passive health and balancer callback::
+
+    with engine.request() as req:
+        req.set_upstream("api")
+        res = req.send("POST", "/items", {"Content-Type": "application/json"}, b'{"a": 1}')
+        res.status                         # 201
+        res.headers.get("content-type")    # case-insensitive; res.headers is a list of (name, value)
+        res.body                           # bytes, chunked encoding removed
+        res.peer                           # Peer(ip, port, host) that answered
+
+* ``headers`` is a mapping or an iterable of ``(name, value)`` pairs of
+  ``str``; ``Host`` defaults to the peer's host (with the port unless it is
+  the scheme's default); ``Connection``, ``Content-Length`` and
+  ``Transfer-Encoding`` are managed by svc and refused (:class:`InvalidArgument`),
+  as is a CR, LF or NUL anywhere in a header. ``body`` is bytes-like or ``str``
+  (sent as UTF-8).
+* A try is retried on another peer when no byte of the response came back:
+  after connection failures and timeouts always, after a reset or close only
+  for idempotent methods. The response limits are the engine options
+  ``limits.max_header_bytes`` / ``limits.max_body_bytes`` (:class:`ProtocolError`).
 
 Argument rules (every function):
 
@@ -89,6 +112,7 @@ from ._errors import (
     Timeout,
     UpstreamNotFound,
 )
+from ._response import Headers, Response
 from ._svc import (
     CertChain,
     Code,
@@ -131,6 +155,8 @@ __all__ = [
     "Engine",
     "Request",
     "Connection",
+    "Response",
+    "Headers",
     "Peer",
     "CertChain",
     "PrivateKey",

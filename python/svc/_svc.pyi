@@ -2,14 +2,18 @@
 # tests/python/test_stubs.py checks that they agree with the module.
 import enum
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, Callable, NamedTuple, Optional, Union
 
 from typing_extensions import Self
 
+from svc._response import Response
+
 _Text = Union[str, bytes, bytearray, memoryview]
 _Json = Union[Mapping[str, Any], str, bytes]
+_Body = Union[bytes, bytearray, memoryview, str]
+_Headers = Union[Mapping[str, str], Iterable[tuple[str, str]]]
 _Path = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 class Code(enum.IntEnum):
@@ -123,6 +127,9 @@ class Request:
     def peer(self) -> Optional[Peer]: ...
     def on_balancer(self, callback: Optional[Callable[[Request], object]]) -> None: ...
     def connect(self) -> Connection: ...
+    def send(
+        self, method: str, path: str, headers: Optional[_Headers] = None, body: _Body = b""
+    ) -> Response: ...
     def cancel(self) -> None: ...
     @property
     def closed(self) -> bool: ...
