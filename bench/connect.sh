@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# Connection and request rates of svc's connect mode next to OpenSSL's
+# s_time and libcurl, against the same local svc-test-backend processes:
+#
+#   full handshakes   svc_request_connect + release(0)   vs  openssl s_time -new
+#   resumed           the same, every handshake resumed   vs  openssl s_time -reuse
+#   pooled requests   HTTP/1.1 GETs through svc_conn_*    vs  one CURL easy handle
+#
+# Builds the release preset targets, writes a throwaway PKI, starts one
+# backend per case (1 I/O thread, pinned to CPU 1; clients pinned to CPU 0),
+# runs svc and its competitor alternately ROUNDS times for SECONDS each,
+# prints the medians and ratios, stops the backends.
+#
+#   bench/connect.sh                 # 3 rounds of 5 s
+#   ROUNDS=5 SECONDS_PER_RUN=3 bench/connect.sh
+#   bench/connect.sh full-1.3 pooled-tls   # only these cases
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cmake --preset release >/dev/null
+cmake --build --preset release -j2 --target svc svc_test_pki svc_test_backend svc_connect_bench
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+build/release/tests/svc-test-pki "$work/pki" >/dev/null
+
+python3 - "$work" "$@" <<'EOF'
+import os, re, resource, socket, statistics, subprocess, sys, time
+
+work, wanted = sys.argv[1], sys.argv[2:]
+rounds = int(os.environ.get("ROUNDS", "3"))
+seconds = int(os.environ.get("SECONDS_PER_RUN", "5"))
+server_cpu = os.environ.get("SERVER_CPU", "1")
+client_cpu = os.environ.get("CLIENT_CPU", "0")
+pki = os.path.join(work, "pki")
+ca = os.path.join(pki, "ca.pem")
+backend_bin = "build/release/tests/svc-test-backend"
+bench_bin = "build/release/bench/svc_connect_bench"
+tls = ["--tls", f"{pki}/server-chain.pem,{pki}/server.key"]
+
+# name -> backend flags. --body keeps the answer small and constant, so the
+# backend's share of each request is small and the same for both clients.
+backends = {
+    "tls1.3-no-tickets": tls + ["--session-tickets", "off"],
+    "tls1.3-tickets": tls + ["--session-tickets", "on"],
+    "tls1.2-no-tickets": tls + ["--tls-max", "1.2", "--session-tickets", "off"],
+    "tls1.2-tickets": tls + ["--tls-max", "1.2", "--session-tickets", "on"],
+    "plain": [],
+}
+
+# (case, backend, svc argv, competitor kind, competitor argv). {port} is filled in.
+stime = ["openssl", "s_time", "-connect", "127.0.0.1:{port}", "-time", str(seconds), "-CAfile", ca]
+cases = [
+    ("full-1.3", "tls1.3-no-tickets", ["full", "--ca", ca], "s_time -new", stime + ["-new"]),
+    ("full-1.2", "tls1.2-no-tickets", ["full", "--ca", ca], "s_time -new", stime + ["-new"]),
+    ("resumed-1.2", "tls1.2-tickets", ["resumed", "--ca", ca], "s_time -reuse", stime + ["-reuse"]),
+    ("resumed-1.3", "tls1.3-tickets", ["resumed", "--ca", ca], "s_time -reuse", stime + ["-reuse"]),
+    ("pooled-plain", "plain", ["pooled"], "libcurl", ["curl"]),
+    # TLS pooled cases use the backend without tickets: with tickets, the
+    # first answer on a new TLS 1.3 connection waits ~40 ms for a delayed ACK
+    # (the backend sends ticket and answer as two segments without
+    # TCP_NODELAY), which svc's reconnect every keepalive.max_requests hits
+    # and curl's never-ending connection does not. See bench/README.md.
+    ("pooled-tls", "tls1.3-no-tickets", ["pooled", "--ca", ca], "libcurl", ["curl", "--ca", ca]),
+    ("pooled-tls-unlimited", "tls1.3-no-tickets", ["pooled", "--ca", ca, "--max-requests", "0"], "libcurl",
+     ["curl", "--ca", ca]),
+]
+if wanted:
+    unknown = set(wanted) - {c[0] for c in cases}
+    if unknown:
+        sys.exit(f"unknown case(s): {', '.join(sorted(unknown))}; known: {', '.join(c[0] for c in cases)}")
+    cases = [c for c in cases if c[0] in wanted]
+
+def pinned(cpu, argv):
+    return ["taskset", "-c", cpu] + argv
+
+def start_backend(flags):
+    p = subprocess.Popen(pinned(server_cpu, [backend_bin, "--threads", "1", "--body", "ok",
+                                             "--exit-on-stdin-eof"] + flags),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    line = p.stdout.readline()
+    m = re.match(r"LISTENING (\d+)", line)
+    if not m:
+        p.kill()
+        sys.exit(f"backend {flags} did not start: {line!r}")
+    return p, int(m.group(1))
+
+def child_cpu():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime, ru.ru_stime
+
+def backend_cpu(proc):
+    # utime + stime of the backend process, in seconds (/proc/PID/stat).
+    fields = open(f"/proc/{proc.pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+def run_svc(argv, port):
+    out = subprocess.run(pinned(client_cpu, [bench_bin] + argv + ["--port", str(port), "--seconds", str(seconds)]),
+                         check=True, capture_output=True, text=True).stdout
+    kv = dict(f.split("=", 1) for f in out.split())
+    n, wall = int(kv["count"]), float(kv["wall_s"])
+    user, sys_ = float(kv["user_s"]), float(kv["sys_s"])
+    return {"rate": n / wall, "cpu_us": (user + sys_) / n * 1e6, "user_rate": n / user if user else 0,
+            "n": n, "resumed": int(kv["resumed"]), "reused": int(kv["reused"])}
+
+def closed_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+def stime_overhead():
+    # openssl's start-up and exit (config, providers, CA file): an s_time
+    # whose first connect is refused. Subtracted from s_time's wall time.
+    walls, cpus = [], []
+    for _ in range(5):
+        c0, t0 = child_cpu(), time.monotonic()
+        argv = [a.replace("{port}", str(closed_port())) for a in stime + ["-new"]]
+        subprocess.run(pinned(client_cpu, argv), capture_output=True)
+        t1, c1 = time.monotonic(), child_cpu()
+        walls.append(t1 - t0)
+        cpus.append(c1[0] - c0[0] + c1[1] - c0[1])
+    return statistics.median(walls), statistics.median(cpus)
+
+def run_stime(argv, port, overhead):
+    argv = [a.replace("{port}", str(port)) for a in argv]
+    c0, t0 = child_cpu(), time.monotonic()
+    out = subprocess.run(pinned(client_cpu, argv), check=True, capture_output=True, text=True).stdout
+    t1, c1 = time.monotonic(), child_cpu()
+    # The progress line has one character per connection: 'r' when the
+    # session was resumed, '*' (or 't', '3' for old versions) when not.
+    m = re.search(r"(\d+) connections in [\d.]+s; ([\d.]+) connections/user sec", out)
+    if not m:
+        sys.exit(f"cannot parse s_time output:\n{out}")
+    n, user_rate = int(m.group(1)), float(m.group(2))
+    resumed = sum(line.count("r") for line in re.findall(r"^[*rt3]+$", out, re.M))
+    wall = (t1 - t0) - overhead[0]
+    cpu = (c1[0] - c0[0] + c1[1] - c0[1]) - overhead[1]
+    return {"rate": n / wall, "cpu_us": cpu / n * 1e6, "user_rate": user_rate, "n": n,
+            "resumed": resumed, "reused": -1}
+
+def run_curl(argv, port):
+    r = run_svc(argv, port)
+    r["resumed"] = -1
+    return r
+
+procs, ports = {}, {}
+try:
+    for name in sorted({c[1] for c in cases}):
+        procs[name], ports[name] = start_backend(backends[name])
+    overhead = stime_overhead()
+    load0 = os.getloadavg()
+    results = {}
+    for rnd in range(rounds):
+        for case, backend, svc_argv, kind, comp_argv in cases:
+            port, proc = ports[backend], procs[backend]
+            b0 = backend_cpu(proc)
+            svc = run_svc(svc_argv, port)
+            b1 = backend_cpu(proc)
+            comp = run_curl(comp_argv, port) if kind == "libcurl" else run_stime(comp_argv, port, overhead)
+            b2 = backend_cpu(proc)
+            svc["server_us"] = (b1 - b0) / svc["n"] * 1e6
+            comp["server_us"] = (b2 - b1) / comp["n"] * 1e6
+            results.setdefault(case, []).append((svc, comp))
+            print(f"round {rnd + 1} {case:<22} svc {svc['rate']:>9.0f}/s   {kind:<22} {comp['rate']:>9.0f}/s",
+                  file=sys.stderr)
+    load1 = os.getloadavg()
+finally:
+    for p in procs.values():
+        p.stdin.close()
+        p.wait(timeout=10)
+
+def med(runs, key):
+    return statistics.median(r[key] for r in runs)
+
+print()
+print(f"rounds {rounds} x {seconds} s; backend 1 thread on CPU {server_cpu}, clients on CPU {client_cpu}; "
+      f"load average before {load0[0]:.2f}, after {load1[0]:.2f}; "
+      f"s_time start-up subtracted: {overhead[0] * 1000:.0f} ms wall, {overhead[1] * 1000:.0f} ms CPU")
+print()
+hdr = (f"{'case':<22}{'client':<24}{'per s (wall)':>13}{'min..max':>17}{'CPU us/op':>11}{'srv us/op':>11}"
+       f"{'per user-s':>12}{'resumed/reused':>16}{'x (wall)':>10}{'x (CPU)':>9}")
+print(hdr)
+for case, backend, svc_argv, kind, comp_argv in cases:
+    runs = results[case]
+    rows = [("svc", [s for s, c in runs]), (kind, [c for s, c in runs])]
+    svc_rate, comp_rate = med(rows[0][1], "rate"), med(rows[1][1], "rate")
+    svc_cpu, comp_cpu = med(rows[0][1], "cpu_us"), med(rows[1][1], "cpu_us")
+    for i, (client, rs) in enumerate(rows):
+        rates = [r["rate"] for r in rs]
+        spread = f"{min(rates):.0f}..{max(rates):.0f}"
+        n = sum(r["n"] for r in rs)
+        flags = ""
+        if rs[0]["resumed"] >= 0:
+            flags = f"{sum(r['resumed'] for r in rs) / n * 100:.0f}% res"
+        elif rs[0]["reused"] >= 0:
+            flags = f"{sum(r['reused'] for r in rs) / n * 100:.1f}% reu"
+        ratio = f"{svc_rate / comp_rate:.2f}" if i == 0 else ""
+        cratio = f"{comp_cpu / svc_cpu:.2f}" if i == 0 else ""
+        print(f"{case if i == 0 else '':<22}{client:<24}{med(rs, 'rate'):>13.0f}{spread:>17}{med(rs, 'cpu_us'):>11.1f}{med(rs, 'server_us'):>11.1f}"
+              f"{med(rs, 'user_rate'):>12.0f}{flags:>16}{ratio:>10}{cratio:>9}")
+print()
+print("x (wall): svc rate / competitor rate, wall clock, medians. x (CPU): competitor CPU per op /")
+print("svc CPU per op (client process only, user+sys; > 1 means svc is cheaper). srv us/op: the")
+print("backend's CPU per op during that client's run (10 ms clock ticks, so coarse for short runs).")
+EOF
