@@ -17,6 +17,12 @@
 //	peer, err := r.Pick()       // do the I/O to peer.IP:peer.Port ...
 //	err = r.Report(svc.OutcomeHTTP, 200, elapsed)
 //
+// In connect mode svc also opens the connection: Request.Connect returns a
+// *Conn (a net.Conn, plain or TLS after svc's verification) that Release(true)
+// returns to svc's keepalive pool. Engine.DialContext and DialTLSContext plug
+// svc into http.Transport: the host of the dialled address names an upstream
+// (or is a plain host), and Engine.SetUpstreamTLS sets its TLS policy.
+//
 // Errors are *Error values carrying the C library's code and its exact
 // message (Kong's text); match them with errors.Is against the sentinels
 // (ErrNotFound, ErrPhase, ...).
@@ -30,6 +36,7 @@
 // never closed, but Close them explicitly: a Request that holds a picked peer
 // counts as an open connection for least-connections until it is closed.
 //
-// Callbacks (OnHealth, OnLog) run on an engine thread. They must not block
+// Callbacks (OnHealth, OnLog) run on an engine thread; OnBalancer's runs on
+// the goroutine that called Connect. They must not block
 // and must not call back into the same Engine (Close waits for them).
 package svc

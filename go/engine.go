@@ -1,11 +1,13 @@
 package svc
 
 import (
+	"encoding/json"
 	"math"
 	"runtime"
 	"runtime/cgo"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"svc/internal/capi"
 )
@@ -26,6 +28,13 @@ type Engine struct {
 	subMu  sync.Mutex // serializes OnHealth / OnLog
 	subs   *subscribers
 	handle cgo.Handle // userdata of the C callbacks; deleted after svc_engine_free
+
+	// The engine's default write and read timeouts (from the options),
+	// which a new Request starts with.
+	writeTimeout, readTimeout time.Duration
+
+	tlsMu       sync.RWMutex
+	tlsPolicies map[string]TLSPolicy // SetUpstreamTLS, keyed by upstream (or host) name
 }
 
 // HealthEvent says that an address of a target became healthy or unhealthy.
@@ -68,6 +77,7 @@ func NewEngine(optionsJSON string) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{ptr: cEngine(p), subs: &subscribers{}}
+	e.writeTimeout, e.readTimeout = defaultTimeouts(optionsJSON)
 	e.handle = cgo.NewHandle(e.subs)
 	runtime.SetFinalizer(e, (*Engine).Close)
 	return e, nil
@@ -231,9 +241,30 @@ func (e *Engine) NewRequest() (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Request{ptr: cRequest(rp)}
+	r := &Request{ptr: cRequest(rp), writeTimeout: e.writeTimeout, readTimeout: e.readTimeout}
 	runtime.SetFinalizer(r, (*Request).Close)
 	return r, nil
+}
+
+// defaultTimeouts reads the write and read timeouts out of options the C
+// library accepted (svc.h has no getter): "timeouts": {"write": ms, "read":
+// ms}, 60000 each by default.
+func defaultTimeouts(optionsJSON string) (write, read time.Duration) {
+	var o struct {
+		Timeouts struct {
+			Write, Read *float64
+		}
+	}
+	write, read = 60*time.Second, 60*time.Second
+	if json.Unmarshal([]byte(optionsJSON), &o) == nil {
+		if v := o.Timeouts.Write; v != nil {
+			write = time.Duration(*v) * time.Millisecond
+		}
+		if v := o.Timeouts.Read; v != nil {
+			read = time.Duration(*v) * time.Millisecond
+		}
+	}
+	return write, read
 }
 
 func boolInt(b bool) int {

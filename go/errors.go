@@ -57,6 +57,10 @@ type Error struct {
 // Error returns the message, exactly as the C library wrote it.
 func (e *Error) Error() string { return e.Message }
 
+// Timeout reports whether the error is a timeout (CodeTimeout), so that an
+// svc timeout satisfies net.Error's Timeout() like the net package's.
+func (e *Error) Timeout() bool { return e != nil && e.Code == CodeTimeout }
+
 // Is reports whether target is an *Error with the same code, so that
 // errors.Is(err, svc.ErrNotFound) matches any not-found error.
 func (e *Error) Is(target error) bool {

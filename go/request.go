@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"runtime"
+	"runtime/cgo"
 	"sync"
 	"time"
 
@@ -19,6 +20,16 @@ type cRequest = capi.SwigcptrStruct_SS_svc_request
 type Request struct {
 	mu  sync.Mutex // held by every C call and by Close
 	ptr cRequest   // 0 once closed
+
+	// borrowed marks the *Request given to an OnBalancer callback: it lends
+	// the C request of a Connect in progress for the callback's duration
+	// (ptr is zeroed when the callback returns) and never frees it.
+	borrowed bool
+	balancer cgo.Handle // OnBalancer's sink; 0 when none
+
+	// The request's write and read timeouts (svc's defaults, or SetTimeouts),
+	// inherited by a Conn as its per-call timeouts when it has no deadline.
+	writeTimeout, readTimeout time.Duration
 }
 
 // Peer is the peer picked for a try.
@@ -60,20 +71,45 @@ func (r *Request) accessOnly(goErr error, probe func(p cRequest) capi.Struct_SS_
 
 // Close frees the request; a peer picked and not reported is released
 // (least connections). Idempotent and safe to call concurrently.
+//
+// The *Request given to an OnBalancer callback is only valid during the
+// callback; closing it only ends the callback's use of it (the C request
+// is not freed).
 func (r *Request) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.ptr == 0 {
 		return nil
 	}
+	if r.borrowed {
+		r.ptr = 0
+		return nil
+	}
 	capi.SvcRequestFree(r.ptr)
 	r.ptr = 0
+	if r.balancer != 0 {
+		r.balancer.Delete() // after svc_request_free: the callback can no longer run
+		r.balancer = 0
+	}
 	runtime.SetFinalizer(r, nil)
+	return nil
+}
+
+// notInCallback is the error of the calls that the *Request given to an
+// OnBalancer callback does not allow (they would re-enter the Connect in
+// progress), or nil.
+func (r *Request) notInCallback(what string) error {
+	if r.borrowed {
+		return &Error{Code: CodePhase, Message: what + " cannot be called from a balancer callback"}
+	}
 	return nil
 }
 
 // SetPhase moves the request to PhaseRewrite or PhaseAccess, before any try.
 func (r *Request) SetPhase(phase Phase) error {
+	if err := r.notInCallback("SetPhase"); err != nil {
+		return err
+	}
 	ph := capi.Enum_SS_svc_phase(clampInt32(int(phase)))
 	return r.call(func(p cRequest) capi.Struct_SS_svc_error { return capi.SvcRequestSetPhase(p, ph) })
 }
@@ -199,7 +235,13 @@ func (r *Request) SetTimeouts(connect, write, read time.Duration) error {
 	if goErr != nil {
 		return r.accessOnly(goErr, func(p cRequest) capi.Struct_SS_svc_error { return capi.SvcSetTimeouts(p, 1, 1, 1) })
 	}
-	return r.call(func(p cRequest) capi.Struct_SS_svc_error { return capi.SvcSetTimeouts(p, ms[0], ms[1], ms[2]) })
+	return r.call(func(p cRequest) capi.Struct_SS_svc_error {
+		e := capi.SvcSetTimeouts(p, ms[0], ms[1], ms[2])
+		if e == nil || e.Swigcptr() == 0 {
+			r.writeTimeout, r.readTimeout = write, read
+		}
+		return e
+	})
 }
 
 // SetHashKey sets the consistent-hashing input directly (any bytes),
@@ -245,6 +287,9 @@ func (r *Request) SetHashInput(kind HashOn, name, value string) error {
 // never repeats a peer already tried while an untried available one exists.
 // Call Report after each try.
 func (r *Request) Pick() (Peer, error) {
+	if err := r.notInCallback("Pick"); err != nil {
+		return Peer{}, err
+	}
 	var peer Peer
 	err := r.call(func(p cRequest) capi.Struct_SS_svc_error {
 		if e := capi.SvcRequestPick(p); e != nil && e.Swigcptr() != 0 {
@@ -257,6 +302,19 @@ func (r *Request) Pick() (Peer, error) {
 		return Peer{}, err
 	}
 	return peer, nil
+}
+
+// Peer returns the peer of the current try: after Pick, or inside an
+// OnBalancer callback (the zero Peer before any pick or once closed).
+func (r *Request) Peer() Peer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ptr == 0 {
+		return Peer{}
+	}
+	peer := Peer{IP: capi.SvcRequestPeerIp(r.ptr), Port: capi.SvcRequestPeerPort(r.ptr), Host: capi.SvcRequestPeerHost(r.ptr)}
+	runtime.KeepAlive(r)
+	return peer
 }
 
 // Tries returns how many tries were picked so far (0 once closed).
@@ -276,6 +334,9 @@ func (r *Request) Tries() int {
 // OutcomeHTTP (100..999), else 0. latency is sent in microseconds (negative
 // is ErrInvalid; beyond about 71 minutes it saturates).
 func (r *Request) Report(outcome Outcome, status int, latency time.Duration) error {
+	if err := r.notInCallback("Report"); err != nil {
+		return err
+	}
 	var goErr error
 	switch {
 	case !fitsInt32(int64(outcome)):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds and installs the C library into a staging prefix, builds the test
-# PKI tool, checks that the committed SWIG output in go/internal/capi is what
+# PKI tool and the test backend (tests/support/backend.md), checks that the committed SWIG output in go/internal/capi is what
 # bindings/go/svc.i and svc.h generate, then runs `go vet ./...` and
 # `go test -race -count=1 ./...` in go/. Exits non-zero on any failure and
 # when no test ran.
@@ -9,26 +9,30 @@ cd "$(dirname "$0")/.."
 root=$PWD
 JOBS=${JOBS:-2}
 
-# The library and the test PKI tool come from the dev build when the main
-# test script made it; otherwise they are built here.
+# The library, the test PKI tool and the test backend come from the dev
+# build when the main test script made them; otherwise they are built here.
 LIB_BUILD=${SVC_LIB_BUILD:-}
-if [[ -z $LIB_BUILD && -f build/dev/CMakeCache.txt && -x build/dev/tests/svc-test-pki ]]; then
+# (build/dev is used only when fully built, since its install step installs everything.)
+if [[ -z $LIB_BUILD && -f build/dev/CMakeCache.txt && -x build/dev/tests/svc-test-pki &&
+      -x build/dev/tests/svc-test-backend ]] && cmake --build build/dev -j "$JOBS" >/dev/null; then
   LIB_BUILD=build/dev
 fi
 if [[ -z $LIB_BUILD ]]; then
-  echo "== C library and test PKI tool -> build/go-lib"
-  cmake -S . -B build/go-lib -G Ninja -DSVC_BUILD_TESTS=ON -DSVC_BUILD_EXAMPLES=OFF >/dev/null
-  cmake --build build/go-lib --target svc svc_test_pki -j "$JOBS"
+  echo "== C library, test PKI tool and test backend -> build/go-lib"
+  cmake -S . -B build/go-lib -G Ninja -DSVC_BUILD_TESTS=ON -DSVC_BUILD_EXAMPLES=OFF -DSVC_BUILD_CLI=OFF >/dev/null
+  cmake --build build/go-lib --target svc svc_test_pki svc_test_backend -j "$JOBS"
   LIB_BUILD=build/go-lib
 fi
 echo "== C library ($LIB_BUILD) -> build/stage"
 cmake --install "$LIB_BUILD" --prefix build/stage >/dev/null
 export SVC_TEST_PKI_BIN="$root/$LIB_BUILD/tests/svc-test-pki"
+export SVC_TEST_BACKEND_BIN="$root/$LIB_BUILD/tests/svc-test-backend"
 
 export PKG_CONFIG_PATH="$root/build/stage/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 export LD_LIBRARY_PATH="$root/build/stage/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export CGO_ENABLED=1
 [[ -x $SVC_TEST_PKI_BIN ]] || { echo "!! $SVC_TEST_PKI_BIN missing"; exit 1; }
+[[ -x $SVC_TEST_BACKEND_BIN ]] || { echo "!! $SVC_TEST_BACKEND_BIN missing"; exit 1; }
 pkg-config --exists svc || { echo "!! pkg-config cannot find svc"; exit 1; }
 
 echo "== SWIG output is up to date (go/internal/capi vs bindings/go/svc.i + svc.h)"

@@ -15,9 +15,18 @@
  *     text (copied into Go memory, vet-clean), for (pointer, length) inputs
  *     (Go string, never NULL), and for the arguments where NULL means
  *     "absent" ("" -> NULL).
- *   - two callback trampolines: C functions that forward health and log
- *     events to Go (//export in go/internal/capi/callbacks.go). The
- *     userdata is a runtime/cgo.Handle; C never holds a Go pointer.
+ *   - (buffer, length) pairs of svc_conn_write/svc_conn_read and the body
+ *     of svc_request_send as Go []byte (the C call only borrows the slice's
+ *     memory for its duration).
+ *   - send mode: svc_request_send's `const char *const *headers` from one
+ *     Go string of NUL-terminated "Name: value" lines (the C array of
+ *     pointers into it is built in the wrapper), the (name, value)
+ *     out-parameters of svc_response_header_at as *string (copied), and
+ *     two helpers that copy the response body into a Go []byte.
+ *   - three callback trampolines: C functions that forward health and log
+ *     events and the balancer callback of connect mode to Go (//export in
+ *     go/internal/capi/callbacks.go). The userdata is a runtime/cgo.Handle;
+ *     C never holds a Go pointer.
  * No %exception, no panics: every failure comes back as an svc_error *.
  */
 %module capi
@@ -51,6 +60,7 @@ SVC_OUT_HANDLE(svc_cert_chain)
 SVC_OUT_HANDLE(svc_private_key)
 SVC_OUT_HANDLE(svc_trust_store)
 SVC_OUT_HANDLE(svc_conn)
+SVC_OUT_HANDLE(svc_response)
 
 /* ----- strings out of C: copied into Go memory at once ------------------ */
 
@@ -93,6 +103,113 @@ SVC_OUT_HANDLE(svc_conn)
   (const char *text, size_t len), (const char *pem, size_t len), (const char *key, size_t len)
 };
 
+/* ----- byte buffers of connect mode: Go []byte, borrowed for the call ---- */
+
+/* The slice's memory holds no Go pointers and C keeps no reference to it
+ * after the call returns, as cgo's pointer rules require. */
+%typemap(gotype) (const void *buf, size_t len), (void *buf, size_t cap), (const void *body, size_t body_len) "[]byte"
+%typemap(in) (const void *buf, size_t len), (void *buf, size_t cap), (const void *body, size_t body_len)
+%{
+  $1 = ($1_ltype)$input.array;
+  $2 = ($2_ltype)$input.len;
+%}
+
+/* ----- send mode ------------------------------------------------------------ */
+
+/* svc_request_send's headers: Go passes one string holding every
+ * "Name: value" line followed by a NUL byte ("A: 1\0B: 2\0"; "" = no
+ * headers; package svc rejects a line holding a NUL with the C library's
+ * message before the call). The wrapper builds the NULL-terminated array
+ * of pointers into the Go string's bytes (on the stack for up to 32
+ * lines, else malloc'd): C only borrows them for the call, and the lines
+ * are copied by svc_request_send before it returns. */
+%{
+/* The array given to svc_request_send when malloc failed: the call is not
+ * made (see %exception svc_request_send). */
+static const char *const svc_go_headers_nomem[] = {NULL};
+%}
+%typemap(gotype) const char *const *headers "string"
+%typemap(in) const char *const *headers (const char *stack[33], const char **heap = NULL)
+%{
+  $1 = NULL;
+  if ($input.n > 0) {
+    size_t count = 0;
+    for (intgo i = 0; i < $input.n; i++)
+      if ($input.p[i] == '\0') count++;
+    const char **lines = stack;
+    if (count >= sizeof stack / sizeof stack[0]) {
+      heap = (const char **)malloc((count + 1) * sizeof *heap);
+      lines = heap;
+    }
+    if (lines) {
+      size_t k = 0;
+      const char *start = $input.p;
+      for (intgo i = 0; i < $input.n; i++) {
+        if ($input.p[i] == '\0') {
+          lines[k++] = start;
+          start = $input.p + i + 1;
+        }
+      }
+      lines[k] = NULL;
+      $1 = ($1_ltype)lines;
+    } else {
+      $1 = ($1_ltype)svc_go_headers_nomem;
+    }
+  }
+%}
+%typemap(freearg) const char *const *headers %{ free(heap$argnum); %}
+%exception svc_request_send
+%{
+  if ((const void *)arg4 == (const void *)svc_go_headers_nomem) {
+    result = svc_error_new(SVC_ENOMEM, "out of memory");
+  } else {
+    $action
+  }
+%}
+
+/* svc_response_header_at's out-parameters: the borrowed C strings are
+ * copied into Go memory before the wrapper returns. */
+%define SVC_OUT_BORROWED_TEXT(NAME)
+%typemap(gotype) const char **NAME "*string"
+%typemap(in) const char **NAME (const char *text_ ## NAME = NULL) %{ $1 = ($1_ltype)&text_ ## NAME; %}
+%typemap(argout) const char **NAME
+%{
+  if ($input) {
+    $input->p = (char *)text_ ## NAME ## $argnum;
+    $input->n = text_ ## NAME ## $argnum ? (intgo)strlen(text_ ## NAME ## $argnum) : 0;
+  }
+%}
+%typemap(goargout) const char **NAME
+%{
+  if $input != nil && *$input != "" {
+    c := *$input
+    *$input = string(unsafe.Slice(unsafe.StringData(c), len(c)))
+  }
+%}
+%enddef
+/* (one typemap per parameter name: SWIG 4.1 mixes up the locals of one
+ * typemap applied to two parameters of the same function) */
+SVC_OUT_BORROWED_TEXT(name)
+SVC_OUT_BORROWED_TEXT(value)
+
+/* The response body, copied into a Go []byte made by package svc: its
+ * length, then the copy (into the slice, borrowed for the call). */
+%inline %{
+static size_t svc_go_response_body_len(const svc_response *res) {
+  size_t n = 0;
+  svc_response_body(res, &n);
+  return n;
+}
+
+static size_t svc_go_response_body_copy(const svc_response *res, void *buf, size_t cap) {
+  size_t n = 0;
+  const void *p = svc_response_body(res, &n);
+  if (n > cap) n = cap;
+  if (n) memcpy(buf, p, n);
+  return n;
+}
+%}
+
 /* ----- strings where NULL means absent: "" is passed as NULL ------------- */
 
 %typemap(gotype) const char *NULLABLE "string"
@@ -119,6 +236,7 @@ SVC_OUT_HANDLE(svc_conn)
 /* Implemented in Go: go/internal/capi/callbacks.go (//export). */
 extern void svcGoHealth(uintptr_t handle, char *upstream, char *target, char *address, int healthy);
 extern void svcGoLog(uintptr_t handle, int level, char *message);
+extern uintptr_t svcGoBalancer(uintptr_t handle, uintptr_t request);
 
 static void svc_go_health_trampoline(void *userdata, const char *upstream, const char *target,
                                      const char *address, int healthy) {
@@ -128,11 +246,15 @@ static void svc_go_health_trampoline(void *userdata, const char *upstream, const
 static void svc_go_log_trampoline(void *userdata, int level, const char *message) {
   svcGoLog((uintptr_t)userdata, level, (char *)message);
 }
+
+/* The Go side returns the svc_error * it made with svc_error_new, or 0. */
+static svc_error *svc_go_balancer_trampoline(void *userdata, svc_request *r) {
+  return (svc_error *)svcGoBalancer((uintptr_t)userdata, (uintptr_t)r);
+}
 %}
 
 /* The raw callback registrations take C function pointers; Go uses the
- * svc_go_* registrations below. svc_request_on_balancer gets the same
- * treatment when the Go binding grows Connect/Send. */
+ * svc_go_* registrations below. */
 %ignore svc_engine_on_health;
 %ignore svc_engine_on_log;
 %ignore svc_request_on_balancer;
@@ -146,6 +268,13 @@ static svc_error *svc_go_engine_on_health(svc_engine *e, uintptr_t handle) {
 /* svc_engine_on_log with the Go trampoline; handle 0 unsubscribes. */
 static svc_error *svc_go_engine_on_log(svc_engine *e, uintptr_t handle) {
   return svc_engine_on_log(e, handle ? svc_go_log_trampoline : NULL, (void *)handle);
+}
+
+/* svc_request_on_balancer with the Go trampoline; handle 0 clears it. The
+ * callback runs on the thread (and so the goroutine) that called
+ * svc_request_connect. */
+static svc_error *svc_go_request_on_balancer(svc_request *r, uintptr_t handle) {
+  return svc_request_on_balancer(r, handle ? svc_go_balancer_trampoline : NULL, (void *)handle);
 }
 %}
 

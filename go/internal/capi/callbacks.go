@@ -21,6 +21,33 @@ type LogSink interface {
 	Log(level int, message string)
 }
 
+// BalancerSink runs a request's balancer callback: request is the
+// svc_request * the callback was called for; the result is an svc_error *
+// made with SvcErrorNew (the C library frees it), or 0 to go on. The
+// userdata registered with SvcGoRequestOnBalancer is a cgo.Handle whose
+// value implements it. Balancer must not panic (a panic is recovered here
+// and turned into an SVC_EINTERNAL error, but the sink should do so itself).
+type BalancerSink interface {
+	Balancer(request uintptr) uintptr
+}
+
+// svcGoBalancer is called by the C trampoline on the goroutine that called
+// svc_request_connect.
+//
+//export svcGoBalancer
+func svcGoBalancer(handle C.uintptr_t, request C.uintptr_t) (result C.uintptr_t) {
+	defer func() {
+		if r := recover(); r != nil {
+			e := SvcErrorNew(SVC_EINTERNAL, fmt.Sprintf("panic in balancer callback: %v", r))
+			result = C.uintptr_t(e.Swigcptr())
+		}
+	}()
+	if s, ok := cgo.Handle(handle).Value().(BalancerSink); ok {
+		return C.uintptr_t(s.Balancer(uintptr(request)))
+	}
+	return 0
+}
+
 // svcGoHealth is called by the C trampoline on an engine thread.
 //
 //export svcGoHealth

@@ -27,9 +27,9 @@ typedef struct { char *p; intgo n; } _gostring_;
 typedef struct { void* array; intgo len; intgo cap; } _goslice_;
 
 
-typedef _gostring_ swig_type_1;
-typedef _gostring_ swig_type_2;
-typedef _gostring_ swig_type_3;
+typedef long long swig_type_1;
+typedef long long swig_type_2;
+typedef _goslice_ swig_type_3;
 typedef _gostring_ swig_type_4;
 typedef _gostring_ swig_type_5;
 typedef _gostring_ swig_type_6;
@@ -58,107 +58,131 @@ typedef _gostring_ swig_type_28;
 typedef _gostring_ swig_type_29;
 typedef _gostring_ swig_type_30;
 typedef _gostring_ swig_type_31;
-typedef long long swig_type_32;
-typedef long long swig_type_33;
+typedef _gostring_ swig_type_32;
+typedef _gostring_ swig_type_33;
 typedef _gostring_ swig_type_34;
-typedef _gostring_ swig_type_35;
-typedef _gostring_ swig_type_36;
-extern void _wrap_Swig_free_capi_7046614929b0bb11(uintptr_t arg1);
-extern uintptr_t _wrap_Swig_malloc_capi_7046614929b0bb11(swig_intgo arg1);
-extern uintptr_t _wrap_SvcGoEngineOnHealth_capi_7046614929b0bb11(uintptr_t arg1, swig_intgo arg2);
-extern uintptr_t _wrap_SvcGoEngineOnLog_capi_7046614929b0bb11(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_1 _wrap_SvcVersion_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_OK_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_EINVAL_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_EPHASE_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_ENOTFOUND_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_EEXIST_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_ECONFIG_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_ENOPEER_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_EDNS_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_ECONNECT_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_ETIMEOUT_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_ETLS_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_EPROTO_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_ECLOSED_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_ENOMEM_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_EINTERNAL_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_ECANCELED_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SvcErrorCode_capi_7046614929b0bb11(uintptr_t arg1);
-extern swig_type_2 _wrap_SvcErrorMessage_capi_7046614929b0bb11(uintptr_t arg1);
-extern uintptr_t _wrap_SvcErrorNew_capi_7046614929b0bb11(swig_intgo arg1, swig_type_3 arg2);
-extern void _wrap_SvcErrorFree_capi_7046614929b0bb11(uintptr_t arg1);
-extern swig_type_4 _wrap_SvcCodeName_capi_7046614929b0bb11(swig_intgo arg1);
-extern void _wrap_SvcFree_capi_7046614929b0bb11(uintptr_t arg1);
-extern swig_intgo _wrap_SVC_PHASE_REWRITE_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_PHASE_ACCESS_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_PHASE_BALANCER_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_PHASE_LOG_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_OUTCOME_OK_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_OUTCOME_HTTP_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_OUTCOME_TCP_FAILURE_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_OUTCOME_TIMEOUT_capi_7046614929b0bb11(void);
-extern uintptr_t _wrap_SvcEngineNew_capi_7046614929b0bb11(swig_voidp arg1, swig_type_5 arg2);
-extern void _wrap_SvcEngineFree_capi_7046614929b0bb11(uintptr_t arg1);
-extern uintptr_t _wrap_SvcEngineLoadConfig_capi_7046614929b0bb11(uintptr_t arg1, swig_type_6 arg2);
-extern uintptr_t _wrap_SvcUpstreamUpsert_capi_7046614929b0bb11(uintptr_t arg1, swig_type_7 arg2);
-extern uintptr_t _wrap_SvcUpstreamDelete_capi_7046614929b0bb11(uintptr_t arg1, swig_type_8 arg2);
-extern uintptr_t _wrap_SvcUpstreamGet_capi_7046614929b0bb11(uintptr_t arg1, swig_type_9 arg2, swig_voidp arg3);
-extern uintptr_t _wrap_SvcTargetAdd_capi_7046614929b0bb11(uintptr_t arg1, swig_type_10 arg2, swig_type_11 arg3, swig_intgo arg4);
-extern uintptr_t _wrap_SvcTargetDelete_capi_7046614929b0bb11(uintptr_t arg1, swig_type_12 arg2, swig_type_13 arg3);
-extern uintptr_t _wrap_SvcTargetSetHealth_capi_7046614929b0bb11(uintptr_t arg1, swig_type_14 arg2, swig_type_15 arg3, swig_type_16 arg4, swig_intgo arg5);
-extern uintptr_t _wrap_SvcUpstreamHealth_capi_7046614929b0bb11(uintptr_t arg1, swig_type_17 arg2, swig_voidp arg3);
-extern uintptr_t _wrap_SvcCertChainParsePem_capi_7046614929b0bb11(swig_voidp arg1, swig_type_18 arg2);
-extern uintptr_t _wrap_SvcPrivateKeyParsePem_capi_7046614929b0bb11(swig_voidp arg1, swig_type_19 arg2, swig_type_20 arg3);
-extern uintptr_t _wrap_SvcTrustStoreNew_capi_7046614929b0bb11(swig_voidp arg1);
-extern uintptr_t _wrap_SvcTrustStoreAddPem_capi_7046614929b0bb11(uintptr_t arg1, swig_type_21 arg2);
-extern uintptr_t _wrap_SvcTrustStoreLoadFile_capi_7046614929b0bb11(uintptr_t arg1, swig_type_22 arg2);
-extern uintptr_t _wrap_SvcTrustStoreLoadSystem_capi_7046614929b0bb11(uintptr_t arg1);
-extern void _wrap_SvcCertChainFree_capi_7046614929b0bb11(uintptr_t arg1);
-extern void _wrap_SvcPrivateKeyFree_capi_7046614929b0bb11(uintptr_t arg1);
-extern void _wrap_SvcTrustStoreFree_capi_7046614929b0bb11(uintptr_t arg1);
-extern uintptr_t _wrap_SvcRequestNew_capi_7046614929b0bb11(swig_voidp arg1, uintptr_t arg2);
-extern void _wrap_SvcRequestFree_capi_7046614929b0bb11(uintptr_t arg1);
-extern uintptr_t _wrap_SvcRequestSetPhase_capi_7046614929b0bb11(uintptr_t arg1, swig_intgo arg2);
-extern swig_intgo _wrap_SvcRequestPhase_capi_7046614929b0bb11(uintptr_t arg1);
-extern uintptr_t _wrap_SvcSetUpstream_capi_7046614929b0bb11(uintptr_t arg1, swig_type_23 arg2);
-extern uintptr_t _wrap_SvcSetTarget_capi_7046614929b0bb11(uintptr_t arg1, swig_type_24 arg2, swig_intgo arg3);
-extern uintptr_t _wrap_SvcSetTlsCertKey_capi_7046614929b0bb11(uintptr_t arg1, uintptr_t arg2, uintptr_t arg3);
-extern uintptr_t _wrap_SvcSetTlsVerify_capi_7046614929b0bb11(uintptr_t arg1, swig_intgo arg2);
-extern uintptr_t _wrap_SvcSetTlsVerifyDepth_capi_7046614929b0bb11(uintptr_t arg1, swig_intgo arg2);
-extern uintptr_t _wrap_SvcSetTlsVerifyStore_capi_7046614929b0bb11(uintptr_t arg1, uintptr_t arg2);
-extern uintptr_t _wrap_SvcSetRetries_capi_7046614929b0bb11(uintptr_t arg1, swig_intgo arg2);
-extern uintptr_t _wrap_SvcSetTimeouts_capi_7046614929b0bb11(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3, swig_intgo arg4);
-extern uintptr_t _wrap_SvcSetHashKey_capi_7046614929b0bb11(uintptr_t arg1, swig_type_25 arg2);
-extern uintptr_t _wrap_SvcRequestSetScheme_capi_7046614929b0bb11(uintptr_t arg1, swig_type_26 arg2);
-extern swig_type_27 _wrap_SvcRequestScheme_capi_7046614929b0bb11(uintptr_t arg1);
-extern swig_intgo _wrap_SVC_HASH_CONSUMER_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_HASH_IP_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_HASH_HEADER_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_HASH_COOKIE_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_HASH_PATH_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_HASH_QUERY_ARG_capi_7046614929b0bb11(void);
-extern swig_intgo _wrap_SVC_HASH_URI_CAPTURE_capi_7046614929b0bb11(void);
-extern uintptr_t _wrap_SvcRequestSetHashInput_capi_7046614929b0bb11(uintptr_t arg1, swig_intgo arg2, swig_type_28 arg3, swig_type_29 arg4);
-extern uintptr_t _wrap_SvcRequestPick_capi_7046614929b0bb11(uintptr_t arg1);
-extern swig_type_30 _wrap_SvcRequestPeerIp_capi_7046614929b0bb11(uintptr_t arg1);
-extern swig_intgo _wrap_SvcRequestPeerPort_capi_7046614929b0bb11(uintptr_t arg1);
-extern swig_type_31 _wrap_SvcRequestPeerHost_capi_7046614929b0bb11(uintptr_t arg1);
-extern swig_intgo _wrap_SvcRequestTries_capi_7046614929b0bb11(uintptr_t arg1);
-extern uintptr_t _wrap_SvcRequestReport_capi_7046614929b0bb11(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3, swig_intgo arg4);
-extern uintptr_t _wrap_SvcRequestConnect_capi_7046614929b0bb11(uintptr_t arg1, swig_voidp arg2);
-extern void _wrap_SvcRequestCancel_capi_7046614929b0bb11(uintptr_t arg1);
-extern uintptr_t _wrap_SvcConnWrite_capi_7046614929b0bb11(uintptr_t arg1, uintptr_t arg2, swig_type_32 arg3);
-extern uintptr_t _wrap_SvcConnRead_capi_7046614929b0bb11(uintptr_t arg1, uintptr_t arg2, swig_type_33 arg3, swig_voidp arg4);
-extern uintptr_t _wrap_SvcConnSetTimeouts_capi_7046614929b0bb11(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3);
-extern void _wrap_SvcConnCancel_capi_7046614929b0bb11(uintptr_t arg1);
-extern swig_type_34 _wrap_SvcConnPeerIp_capi_7046614929b0bb11(uintptr_t arg1);
-extern swig_intgo _wrap_SvcConnPeerPort_capi_7046614929b0bb11(uintptr_t arg1);
-extern swig_type_35 _wrap_SvcConnPeerHost_capi_7046614929b0bb11(uintptr_t arg1);
-extern swig_intgo _wrap_SvcConnReused_capi_7046614929b0bb11(uintptr_t arg1);
-extern swig_intgo _wrap_SvcConnTlsResumed_capi_7046614929b0bb11(uintptr_t arg1);
-extern swig_type_36 _wrap_SvcConnTlsVersion_capi_7046614929b0bb11(uintptr_t arg1);
-extern void _wrap_SvcConnRelease_capi_7046614929b0bb11(uintptr_t arg1, swig_intgo arg2);
+typedef _goslice_ swig_type_35;
+typedef _goslice_ swig_type_36;
+typedef _gostring_ swig_type_37;
+typedef _gostring_ swig_type_38;
+typedef _gostring_ swig_type_39;
+typedef _gostring_ swig_type_40;
+typedef _gostring_ swig_type_41;
+typedef _gostring_ swig_type_42;
+typedef _goslice_ swig_type_43;
+typedef _gostring_ swig_type_44;
+typedef _gostring_ swig_type_45;
+typedef long long swig_type_46;
+typedef long long swig_type_47;
+typedef _gostring_ swig_type_48;
+extern void _wrap_Swig_free_capi_00fc131bc9410964(uintptr_t arg1);
+extern uintptr_t _wrap_Swig_malloc_capi_00fc131bc9410964(swig_intgo arg1);
+extern swig_type_1 _wrap_SvcGoResponseBodyLen_capi_00fc131bc9410964(uintptr_t arg1);
+extern swig_type_2 _wrap_SvcGoResponseBodyCopy_capi_00fc131bc9410964(uintptr_t arg1, swig_type_3 arg2);
+extern uintptr_t _wrap_SvcGoEngineOnHealth_capi_00fc131bc9410964(uintptr_t arg1, swig_intgo arg2);
+extern uintptr_t _wrap_SvcGoEngineOnLog_capi_00fc131bc9410964(uintptr_t arg1, swig_intgo arg2);
+extern uintptr_t _wrap_SvcGoRequestOnBalancer_capi_00fc131bc9410964(uintptr_t arg1, swig_intgo arg2);
+extern swig_type_4 _wrap_SvcVersion_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_OK_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_EINVAL_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_EPHASE_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_ENOTFOUND_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_EEXIST_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_ECONFIG_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_ENOPEER_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_EDNS_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_ECONNECT_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_ETIMEOUT_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_ETLS_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_EPROTO_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_ECLOSED_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_ENOMEM_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_EINTERNAL_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_ECANCELED_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SvcErrorCode_capi_00fc131bc9410964(uintptr_t arg1);
+extern swig_type_5 _wrap_SvcErrorMessage_capi_00fc131bc9410964(uintptr_t arg1);
+extern uintptr_t _wrap_SvcErrorNew_capi_00fc131bc9410964(swig_intgo arg1, swig_type_6 arg2);
+extern void _wrap_SvcErrorFree_capi_00fc131bc9410964(uintptr_t arg1);
+extern swig_type_7 _wrap_SvcCodeName_capi_00fc131bc9410964(swig_intgo arg1);
+extern void _wrap_SvcFree_capi_00fc131bc9410964(uintptr_t arg1);
+extern swig_intgo _wrap_SVC_PHASE_REWRITE_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_PHASE_ACCESS_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_PHASE_BALANCER_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_PHASE_LOG_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_OUTCOME_OK_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_OUTCOME_HTTP_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_OUTCOME_TCP_FAILURE_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_OUTCOME_TIMEOUT_capi_00fc131bc9410964(void);
+extern uintptr_t _wrap_SvcEngineNew_capi_00fc131bc9410964(swig_voidp arg1, swig_type_8 arg2);
+extern void _wrap_SvcEngineFree_capi_00fc131bc9410964(uintptr_t arg1);
+extern uintptr_t _wrap_SvcEngineLoadConfig_capi_00fc131bc9410964(uintptr_t arg1, swig_type_9 arg2);
+extern uintptr_t _wrap_SvcUpstreamUpsert_capi_00fc131bc9410964(uintptr_t arg1, swig_type_10 arg2);
+extern uintptr_t _wrap_SvcUpstreamDelete_capi_00fc131bc9410964(uintptr_t arg1, swig_type_11 arg2);
+extern uintptr_t _wrap_SvcUpstreamGet_capi_00fc131bc9410964(uintptr_t arg1, swig_type_12 arg2, swig_voidp arg3);
+extern uintptr_t _wrap_SvcTargetAdd_capi_00fc131bc9410964(uintptr_t arg1, swig_type_13 arg2, swig_type_14 arg3, swig_intgo arg4);
+extern uintptr_t _wrap_SvcTargetDelete_capi_00fc131bc9410964(uintptr_t arg1, swig_type_15 arg2, swig_type_16 arg3);
+extern uintptr_t _wrap_SvcTargetSetHealth_capi_00fc131bc9410964(uintptr_t arg1, swig_type_17 arg2, swig_type_18 arg3, swig_type_19 arg4, swig_intgo arg5);
+extern uintptr_t _wrap_SvcUpstreamHealth_capi_00fc131bc9410964(uintptr_t arg1, swig_type_20 arg2, swig_voidp arg3);
+extern uintptr_t _wrap_SvcCertChainParsePem_capi_00fc131bc9410964(swig_voidp arg1, swig_type_21 arg2);
+extern uintptr_t _wrap_SvcPrivateKeyParsePem_capi_00fc131bc9410964(swig_voidp arg1, swig_type_22 arg2, swig_type_23 arg3);
+extern uintptr_t _wrap_SvcTrustStoreNew_capi_00fc131bc9410964(swig_voidp arg1);
+extern uintptr_t _wrap_SvcTrustStoreAddPem_capi_00fc131bc9410964(uintptr_t arg1, swig_type_24 arg2);
+extern uintptr_t _wrap_SvcTrustStoreLoadFile_capi_00fc131bc9410964(uintptr_t arg1, swig_type_25 arg2);
+extern uintptr_t _wrap_SvcTrustStoreLoadSystem_capi_00fc131bc9410964(uintptr_t arg1);
+extern void _wrap_SvcCertChainFree_capi_00fc131bc9410964(uintptr_t arg1);
+extern void _wrap_SvcPrivateKeyFree_capi_00fc131bc9410964(uintptr_t arg1);
+extern void _wrap_SvcTrustStoreFree_capi_00fc131bc9410964(uintptr_t arg1);
+extern uintptr_t _wrap_SvcRequestNew_capi_00fc131bc9410964(swig_voidp arg1, uintptr_t arg2);
+extern void _wrap_SvcRequestFree_capi_00fc131bc9410964(uintptr_t arg1);
+extern uintptr_t _wrap_SvcRequestSetPhase_capi_00fc131bc9410964(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_SvcRequestPhase_capi_00fc131bc9410964(uintptr_t arg1);
+extern uintptr_t _wrap_SvcSetUpstream_capi_00fc131bc9410964(uintptr_t arg1, swig_type_26 arg2);
+extern uintptr_t _wrap_SvcSetTarget_capi_00fc131bc9410964(uintptr_t arg1, swig_type_27 arg2, swig_intgo arg3);
+extern uintptr_t _wrap_SvcSetTlsCertKey_capi_00fc131bc9410964(uintptr_t arg1, uintptr_t arg2, uintptr_t arg3);
+extern uintptr_t _wrap_SvcSetTlsVerify_capi_00fc131bc9410964(uintptr_t arg1, swig_intgo arg2);
+extern uintptr_t _wrap_SvcSetTlsVerifyDepth_capi_00fc131bc9410964(uintptr_t arg1, swig_intgo arg2);
+extern uintptr_t _wrap_SvcSetTlsVerifyStore_capi_00fc131bc9410964(uintptr_t arg1, uintptr_t arg2);
+extern uintptr_t _wrap_SvcSetRetries_capi_00fc131bc9410964(uintptr_t arg1, swig_intgo arg2);
+extern uintptr_t _wrap_SvcSetTimeouts_capi_00fc131bc9410964(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3, swig_intgo arg4);
+extern uintptr_t _wrap_SvcSetHashKey_capi_00fc131bc9410964(uintptr_t arg1, swig_type_28 arg2);
+extern uintptr_t _wrap_SvcRequestSetScheme_capi_00fc131bc9410964(uintptr_t arg1, swig_type_29 arg2);
+extern swig_type_30 _wrap_SvcRequestScheme_capi_00fc131bc9410964(uintptr_t arg1);
+extern swig_intgo _wrap_SVC_HASH_CONSUMER_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_HASH_IP_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_HASH_HEADER_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_HASH_COOKIE_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_HASH_PATH_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_HASH_QUERY_ARG_capi_00fc131bc9410964(void);
+extern swig_intgo _wrap_SVC_HASH_URI_CAPTURE_capi_00fc131bc9410964(void);
+extern uintptr_t _wrap_SvcRequestSetHashInput_capi_00fc131bc9410964(uintptr_t arg1, swig_intgo arg2, swig_type_31 arg3, swig_type_32 arg4);
+extern uintptr_t _wrap_SvcRequestPick_capi_00fc131bc9410964(uintptr_t arg1);
+extern swig_type_33 _wrap_SvcRequestPeerIp_capi_00fc131bc9410964(uintptr_t arg1);
+extern swig_intgo _wrap_SvcRequestPeerPort_capi_00fc131bc9410964(uintptr_t arg1);
+extern swig_type_34 _wrap_SvcRequestPeerHost_capi_00fc131bc9410964(uintptr_t arg1);
+extern swig_intgo _wrap_SvcRequestTries_capi_00fc131bc9410964(uintptr_t arg1);
+extern uintptr_t _wrap_SvcRequestReport_capi_00fc131bc9410964(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3, swig_intgo arg4);
+extern uintptr_t _wrap_SvcRequestConnect_capi_00fc131bc9410964(uintptr_t arg1, swig_voidp arg2);
+extern void _wrap_SvcRequestCancel_capi_00fc131bc9410964(uintptr_t arg1);
+extern uintptr_t _wrap_SvcConnWrite_capi_00fc131bc9410964(uintptr_t arg1, swig_type_35 arg2);
+extern uintptr_t _wrap_SvcConnRead_capi_00fc131bc9410964(uintptr_t arg1, swig_type_36 arg2, swig_voidp arg3);
+extern uintptr_t _wrap_SvcConnSetTimeouts_capi_00fc131bc9410964(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3);
+extern void _wrap_SvcConnCancel_capi_00fc131bc9410964(uintptr_t arg1);
+extern swig_type_37 _wrap_SvcConnPeerIp_capi_00fc131bc9410964(uintptr_t arg1);
+extern swig_intgo _wrap_SvcConnPeerPort_capi_00fc131bc9410964(uintptr_t arg1);
+extern swig_type_38 _wrap_SvcConnPeerHost_capi_00fc131bc9410964(uintptr_t arg1);
+extern swig_intgo _wrap_SvcConnReused_capi_00fc131bc9410964(uintptr_t arg1);
+extern swig_intgo _wrap_SvcConnTlsResumed_capi_00fc131bc9410964(uintptr_t arg1);
+extern swig_type_39 _wrap_SvcConnTlsVersion_capi_00fc131bc9410964(uintptr_t arg1);
+extern void _wrap_SvcConnRelease_capi_00fc131bc9410964(uintptr_t arg1, swig_intgo arg2);
+extern uintptr_t _wrap_SvcRequestSend_capi_00fc131bc9410964(uintptr_t arg1, swig_type_40 arg2, swig_type_41 arg3, swig_type_42 arg4, swig_type_43 arg5, swig_voidp arg6);
+extern swig_intgo _wrap_SvcResponseStatus_capi_00fc131bc9410964(uintptr_t arg1);
+extern swig_type_44 _wrap_SvcResponseHeader_capi_00fc131bc9410964(uintptr_t arg1, swig_type_45 arg2);
+extern swig_type_46 _wrap_SvcResponseHeaderCount_capi_00fc131bc9410964(uintptr_t arg1);
+extern swig_intgo _wrap_SvcResponseHeaderAt_capi_00fc131bc9410964(uintptr_t arg1, swig_type_47 arg2, swig_voidp arg3, swig_voidp arg4);
+extern uintptr_t _wrap_SvcResponseBody_capi_00fc131bc9410964(uintptr_t arg1, swig_voidp arg2);
+extern swig_type_48 _wrap_SvcResponsePeerIp_capi_00fc131bc9410964(uintptr_t arg1);
+extern swig_intgo _wrap_SvcResponsePeerPort_capi_00fc131bc9410964(uintptr_t arg1);
+extern void _wrap_SvcResponseFree_capi_00fc131bc9410964(uintptr_t arg1);
 #undef intgo
 */
 import "C"
@@ -186,13 +210,31 @@ type _ sync.Mutex
 
 func Swig_free(arg1 uintptr) {
 	_swig_i_0 := arg1
-	C._wrap_Swig_free_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0))
+	C._wrap_Swig_free_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0))
 }
 
 func Swig_malloc(arg1 int) (_swig_ret uintptr) {
 	var swig_r uintptr
 	_swig_i_0 := arg1
-	swig_r = (uintptr)(C._wrap_Swig_malloc_capi_7046614929b0bb11(C.swig_intgo(_swig_i_0)))
+	swig_r = (uintptr)(C._wrap_Swig_malloc_capi_00fc131bc9410964(C.swig_intgo(_swig_i_0)))
+	return swig_r
+}
+
+func SvcGoResponseBodyLen(arg1 Struct_SS_svc_response) (_swig_ret int64) {
+	var swig_r int64
+	_swig_i_0 := getSwigcptr(arg1)
+	swig_r = (int64)(C._wrap_SvcGoResponseBodyLen_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0)))
+	return swig_r
+}
+
+func SvcGoResponseBodyCopy(arg1 Struct_SS_svc_response, arg2 []byte) (_swig_ret int64) {
+	var swig_r int64
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	swig_r = (int64)(C._wrap_SvcGoResponseBodyCopy_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), *(*C.swig_type_3)(unsafe.Pointer(&_swig_i_1))))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
 	return swig_r
 }
 
@@ -200,7 +242,7 @@ func SvcGoEngineOnHealth(arg1 Struct_SS_svc_engine, arg2 uint) (_swig_ret Struct
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcGoEngineOnHealth_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcGoEngineOnHealth_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
 	return swig_r
 }
 
@@ -208,13 +250,21 @@ func SvcGoEngineOnLog(arg1 Struct_SS_svc_engine, arg2 uint) (_swig_ret Struct_SS
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcGoEngineOnLog_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcGoEngineOnLog_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
+	return swig_r
+}
+
+func SvcGoRequestOnBalancer(arg1 Struct_SS_svc_request, arg2 uint) (_swig_ret Struct_SS_svc_error) {
+	var swig_r Struct_SS_svc_error
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcGoRequestOnBalancer_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
 	return swig_r
 }
 
 func SvcVersion() (_swig_ret string) {
 	var swig_r string
-	swig_r_p := C._wrap_SvcVersion_capi_7046614929b0bb11()
+	swig_r_p := C._wrap_SvcVersion_capi_00fc131bc9410964()
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
 	swig_r_1 = string(unsafe.Slice(unsafe.StringData(swig_r), len(swig_r)))
@@ -225,7 +275,7 @@ type Enum_SS_svc_code int
 
 func _swig_getSVC_OK() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_OK_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_OK_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -233,7 +283,7 @@ var SVC_OK Enum_SS_svc_code = _swig_getSVC_OK()
 
 func _swig_getSVC_EINVAL() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_EINVAL_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_EINVAL_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -241,7 +291,7 @@ var SVC_EINVAL Enum_SS_svc_code = _swig_getSVC_EINVAL()
 
 func _swig_getSVC_EPHASE() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_EPHASE_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_EPHASE_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -249,7 +299,7 @@ var SVC_EPHASE Enum_SS_svc_code = _swig_getSVC_EPHASE()
 
 func _swig_getSVC_ENOTFOUND() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ENOTFOUND_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ENOTFOUND_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -257,7 +307,7 @@ var SVC_ENOTFOUND Enum_SS_svc_code = _swig_getSVC_ENOTFOUND()
 
 func _swig_getSVC_EEXIST() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_EEXIST_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_EEXIST_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -265,7 +315,7 @@ var SVC_EEXIST Enum_SS_svc_code = _swig_getSVC_EEXIST()
 
 func _swig_getSVC_ECONFIG() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ECONFIG_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ECONFIG_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -273,7 +323,7 @@ var SVC_ECONFIG Enum_SS_svc_code = _swig_getSVC_ECONFIG()
 
 func _swig_getSVC_ENOPEER() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ENOPEER_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ENOPEER_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -281,7 +331,7 @@ var SVC_ENOPEER Enum_SS_svc_code = _swig_getSVC_ENOPEER()
 
 func _swig_getSVC_EDNS() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_EDNS_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_EDNS_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -289,7 +339,7 @@ var SVC_EDNS Enum_SS_svc_code = _swig_getSVC_EDNS()
 
 func _swig_getSVC_ECONNECT() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ECONNECT_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ECONNECT_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -297,7 +347,7 @@ var SVC_ECONNECT Enum_SS_svc_code = _swig_getSVC_ECONNECT()
 
 func _swig_getSVC_ETIMEOUT() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ETIMEOUT_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ETIMEOUT_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -305,7 +355,7 @@ var SVC_ETIMEOUT Enum_SS_svc_code = _swig_getSVC_ETIMEOUT()
 
 func _swig_getSVC_ETLS() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ETLS_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ETLS_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -313,7 +363,7 @@ var SVC_ETLS Enum_SS_svc_code = _swig_getSVC_ETLS()
 
 func _swig_getSVC_EPROTO() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_EPROTO_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_EPROTO_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -321,7 +371,7 @@ var SVC_EPROTO Enum_SS_svc_code = _swig_getSVC_EPROTO()
 
 func _swig_getSVC_ECLOSED() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ECLOSED_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ECLOSED_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -329,7 +379,7 @@ var SVC_ECLOSED Enum_SS_svc_code = _swig_getSVC_ECLOSED()
 
 func _swig_getSVC_ENOMEM() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ENOMEM_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ENOMEM_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -337,7 +387,7 @@ var SVC_ENOMEM Enum_SS_svc_code = _swig_getSVC_ENOMEM()
 
 func _swig_getSVC_EINTERNAL() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_EINTERNAL_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_EINTERNAL_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -345,7 +395,7 @@ var SVC_EINTERNAL Enum_SS_svc_code = _swig_getSVC_EINTERNAL()
 
 func _swig_getSVC_ECANCELED() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ECANCELED_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ECANCELED_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -354,14 +404,14 @@ var SVC_ECANCELED Enum_SS_svc_code = _swig_getSVC_ECANCELED()
 func SvcErrorCode(arg1 Struct_SS_svc_error) (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (Enum_SS_svc_code)(C._wrap_SvcErrorCode_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0)))
+	swig_r = (Enum_SS_svc_code)(C._wrap_SvcErrorCode_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func SvcErrorMessage(arg1 Struct_SS_svc_error) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_SvcErrorMessage_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_SvcErrorMessage_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
 	swig_r_1 = string(unsafe.Slice(unsafe.StringData(swig_r), len(swig_r)))
@@ -372,7 +422,7 @@ func SvcErrorNew(arg1 Enum_SS_svc_code, arg2 string) (_swig_ret Struct_SS_svc_er
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcErrorNew_capi_7046614929b0bb11(C.swig_intgo(_swig_i_0), *(*C.swig_type_3)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcErrorNew_capi_00fc131bc9410964(C.swig_intgo(_swig_i_0), *(*C.swig_type_6)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -381,13 +431,13 @@ func SvcErrorNew(arg1 Enum_SS_svc_code, arg2 string) (_swig_ret Struct_SS_svc_er
 
 func SvcErrorFree(arg1 Struct_SS_svc_error) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_SvcErrorFree_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0))
+	C._wrap_SvcErrorFree_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0))
 }
 
 func SvcCodeName(arg1 Enum_SS_svc_code) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := arg1
-	swig_r_p := C._wrap_SvcCodeName_capi_7046614929b0bb11(C.swig_intgo(_swig_i_0))
+	swig_r_p := C._wrap_SvcCodeName_capi_00fc131bc9410964(C.swig_intgo(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
 	swig_r_1 = string(unsafe.Slice(unsafe.StringData(swig_r), len(swig_r)))
@@ -396,14 +446,14 @@ func SvcCodeName(arg1 Enum_SS_svc_code) (_swig_ret string) {
 
 func SvcFree(arg1 uintptr) {
 	_swig_i_0 := arg1
-	C._wrap_SvcFree_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0))
+	C._wrap_SvcFree_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0))
 }
 
 type Enum_SS_svc_phase int
 
 func _swig_getSVC_PHASE_REWRITE() (_swig_ret Enum_SS_svc_phase) {
 	var swig_r Enum_SS_svc_phase
-	swig_r = (Enum_SS_svc_phase)(C._wrap_SVC_PHASE_REWRITE_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_phase)(C._wrap_SVC_PHASE_REWRITE_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -411,7 +461,7 @@ var SVC_PHASE_REWRITE Enum_SS_svc_phase = _swig_getSVC_PHASE_REWRITE()
 
 func _swig_getSVC_PHASE_ACCESS() (_swig_ret Enum_SS_svc_phase) {
 	var swig_r Enum_SS_svc_phase
-	swig_r = (Enum_SS_svc_phase)(C._wrap_SVC_PHASE_ACCESS_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_phase)(C._wrap_SVC_PHASE_ACCESS_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -419,7 +469,7 @@ var SVC_PHASE_ACCESS Enum_SS_svc_phase = _swig_getSVC_PHASE_ACCESS()
 
 func _swig_getSVC_PHASE_BALANCER() (_swig_ret Enum_SS_svc_phase) {
 	var swig_r Enum_SS_svc_phase
-	swig_r = (Enum_SS_svc_phase)(C._wrap_SVC_PHASE_BALANCER_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_phase)(C._wrap_SVC_PHASE_BALANCER_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -427,7 +477,7 @@ var SVC_PHASE_BALANCER Enum_SS_svc_phase = _swig_getSVC_PHASE_BALANCER()
 
 func _swig_getSVC_PHASE_LOG() (_swig_ret Enum_SS_svc_phase) {
 	var swig_r Enum_SS_svc_phase
-	swig_r = (Enum_SS_svc_phase)(C._wrap_SVC_PHASE_LOG_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_phase)(C._wrap_SVC_PHASE_LOG_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -437,7 +487,7 @@ type Enum_SS_svc_outcome int
 
 func _swig_getSVC_OUTCOME_OK() (_swig_ret Enum_SS_svc_outcome) {
 	var swig_r Enum_SS_svc_outcome
-	swig_r = (Enum_SS_svc_outcome)(C._wrap_SVC_OUTCOME_OK_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_outcome)(C._wrap_SVC_OUTCOME_OK_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -445,7 +495,7 @@ var SVC_OUTCOME_OK Enum_SS_svc_outcome = _swig_getSVC_OUTCOME_OK()
 
 func _swig_getSVC_OUTCOME_HTTP() (_swig_ret Enum_SS_svc_outcome) {
 	var swig_r Enum_SS_svc_outcome
-	swig_r = (Enum_SS_svc_outcome)(C._wrap_SVC_OUTCOME_HTTP_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_outcome)(C._wrap_SVC_OUTCOME_HTTP_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -453,7 +503,7 @@ var SVC_OUTCOME_HTTP Enum_SS_svc_outcome = _swig_getSVC_OUTCOME_HTTP()
 
 func _swig_getSVC_OUTCOME_TCP_FAILURE() (_swig_ret Enum_SS_svc_outcome) {
 	var swig_r Enum_SS_svc_outcome
-	swig_r = (Enum_SS_svc_outcome)(C._wrap_SVC_OUTCOME_TCP_FAILURE_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_outcome)(C._wrap_SVC_OUTCOME_TCP_FAILURE_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -461,7 +511,7 @@ var SVC_OUTCOME_TCP_FAILURE Enum_SS_svc_outcome = _swig_getSVC_OUTCOME_TCP_FAILU
 
 func _swig_getSVC_OUTCOME_TIMEOUT() (_swig_ret Enum_SS_svc_outcome) {
 	var swig_r Enum_SS_svc_outcome
-	swig_r = (Enum_SS_svc_outcome)(C._wrap_SVC_OUTCOME_TIMEOUT_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_outcome)(C._wrap_SVC_OUTCOME_TIMEOUT_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -471,7 +521,7 @@ func SvcEngineNew(arg1 *uintptr, arg2 string) (_swig_ret Struct_SS_svc_error) {
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcEngineNew_capi_7046614929b0bb11(C.swig_voidp(_swig_i_0), *(*C.swig_type_5)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcEngineNew_capi_00fc131bc9410964(C.swig_voidp(_swig_i_0), *(*C.swig_type_8)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -480,14 +530,14 @@ func SvcEngineNew(arg1 *uintptr, arg2 string) (_swig_ret Struct_SS_svc_error) {
 
 func SvcEngineFree(arg1 Struct_SS_svc_engine) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_SvcEngineFree_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0))
+	C._wrap_SvcEngineFree_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0))
 }
 
 func SvcEngineLoadConfig(arg1 Struct_SS_svc_engine, arg2 string) (_swig_ret Struct_SS_svc_error) {
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcEngineLoadConfig_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_6)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcEngineLoadConfig_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), *(*C.swig_type_9)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -498,7 +548,7 @@ func SvcUpstreamUpsert(arg1 Struct_SS_svc_engine, arg2 string) (_swig_ret Struct
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcUpstreamUpsert_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_7)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcUpstreamUpsert_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), *(*C.swig_type_10)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -509,7 +559,7 @@ func SvcUpstreamDelete(arg1 Struct_SS_svc_engine, arg2 string) (_swig_ret Struct
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcUpstreamDelete_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_8)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcUpstreamDelete_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), *(*C.swig_type_11)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -521,7 +571,7 @@ func SvcUpstreamGet(arg1 Struct_SS_svc_engine, arg2 string, arg3 *string) (_swig
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcUpstreamGet_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_9)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcUpstreamGet_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), *(*C.swig_type_12)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2))))
 
 	if arg3 != nil && *arg3 != "" {
 		c := *arg3
@@ -541,7 +591,7 @@ func SvcTargetAdd(arg1 Struct_SS_svc_engine, arg2 string, arg3 string, arg4 int)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTargetAdd_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_10)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_11)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTargetAdd_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), *(*C.swig_type_13)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_14)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -556,7 +606,7 @@ func SvcTargetDelete(arg1 Struct_SS_svc_engine, arg2 string, arg3 string) (_swig
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTargetDelete_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_12)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_13)(unsafe.Pointer(&_swig_i_2)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTargetDelete_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), *(*C.swig_type_15)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_16)(unsafe.Pointer(&_swig_i_2)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -573,7 +623,7 @@ func SvcTargetSetHealth(arg1 Struct_SS_svc_engine, arg2 string, arg3 string, arg
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTargetSetHealth_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_14)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_15)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_16)(unsafe.Pointer(&_swig_i_3)), C.swig_intgo(_swig_i_4))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTargetSetHealth_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), *(*C.swig_type_17)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_18)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_19)(unsafe.Pointer(&_swig_i_3)), C.swig_intgo(_swig_i_4))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -591,7 +641,7 @@ func SvcUpstreamHealth(arg1 Struct_SS_svc_engine, arg2 string, arg3 *string) (_s
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcUpstreamHealth_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_17)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcUpstreamHealth_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), *(*C.swig_type_20)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2))))
 
 	if arg3 != nil && *arg3 != "" {
 		c := *arg3
@@ -609,7 +659,7 @@ func SvcCertChainParsePem(arg1 *uintptr, arg2 string) (_swig_ret Struct_SS_svc_e
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcCertChainParsePem_capi_7046614929b0bb11(C.swig_voidp(_swig_i_0), *(*C.swig_type_18)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcCertChainParsePem_capi_00fc131bc9410964(C.swig_voidp(_swig_i_0), *(*C.swig_type_21)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -621,7 +671,7 @@ func SvcPrivateKeyParsePem(arg1 *uintptr, arg2 string, arg3 string) (_swig_ret S
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcPrivateKeyParsePem_capi_7046614929b0bb11(C.swig_voidp(_swig_i_0), *(*C.swig_type_19)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_20)(unsafe.Pointer(&_swig_i_2)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcPrivateKeyParsePem_capi_00fc131bc9410964(C.swig_voidp(_swig_i_0), *(*C.swig_type_22)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_23)(unsafe.Pointer(&_swig_i_2)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -634,7 +684,7 @@ func SvcPrivateKeyParsePem(arg1 *uintptr, arg2 string, arg3 string) (_swig_ret S
 func SvcTrustStoreNew(arg1 *uintptr) (_swig_ret Struct_SS_svc_error) {
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := arg1
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTrustStoreNew_capi_7046614929b0bb11(C.swig_voidp(_swig_i_0))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTrustStoreNew_capi_00fc131bc9410964(C.swig_voidp(_swig_i_0))))
 	return swig_r
 }
 
@@ -642,7 +692,7 @@ func SvcTrustStoreAddPem(arg1 Struct_SS_svc_trust_store, arg2 string) (_swig_ret
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTrustStoreAddPem_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_21)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTrustStoreAddPem_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), *(*C.swig_type_24)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -653,7 +703,7 @@ func SvcTrustStoreLoadFile(arg1 Struct_SS_svc_trust_store, arg2 string) (_swig_r
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTrustStoreLoadFile_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_22)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTrustStoreLoadFile_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), *(*C.swig_type_25)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -663,50 +713,50 @@ func SvcTrustStoreLoadFile(arg1 Struct_SS_svc_trust_store, arg2 string) (_swig_r
 func SvcTrustStoreLoadSystem(arg1 Struct_SS_svc_trust_store) (_swig_ret Struct_SS_svc_error) {
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTrustStoreLoadSystem_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTrustStoreLoadSystem_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0))))
 	return swig_r
 }
 
 func SvcCertChainFree(arg1 Struct_SS_svc_cert_chain) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_SvcCertChainFree_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0))
+	C._wrap_SvcCertChainFree_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0))
 }
 
 func SvcPrivateKeyFree(arg1 Struct_SS_svc_private_key) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_SvcPrivateKeyFree_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0))
+	C._wrap_SvcPrivateKeyFree_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0))
 }
 
 func SvcTrustStoreFree(arg1 Struct_SS_svc_trust_store) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_SvcTrustStoreFree_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0))
+	C._wrap_SvcTrustStoreFree_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0))
 }
 
 func SvcRequestNew(arg1 *uintptr, arg2 Struct_SS_svc_engine) (_swig_ret Struct_SS_svc_error) {
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := arg1
 	_swig_i_1 := getSwigcptr(arg2)
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestNew_capi_7046614929b0bb11(C.swig_voidp(_swig_i_0), C.uintptr_t(_swig_i_1))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestNew_capi_00fc131bc9410964(C.swig_voidp(_swig_i_0), C.uintptr_t(_swig_i_1))))
 	return swig_r
 }
 
 func SvcRequestFree(arg1 Struct_SS_svc_request) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_SvcRequestFree_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0))
+	C._wrap_SvcRequestFree_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0))
 }
 
 func SvcRequestSetPhase(arg1 Struct_SS_svc_request, arg2 Enum_SS_svc_phase) (_swig_ret Struct_SS_svc_error) {
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestSetPhase_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestSetPhase_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
 	return swig_r
 }
 
 func SvcRequestPhase(arg1 Struct_SS_svc_request) (_swig_ret Enum_SS_svc_phase) {
 	var swig_r Enum_SS_svc_phase
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (Enum_SS_svc_phase)(C._wrap_SvcRequestPhase_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0)))
+	swig_r = (Enum_SS_svc_phase)(C._wrap_SvcRequestPhase_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -714,7 +764,7 @@ func SvcSetUpstream(arg1 Struct_SS_svc_request, arg2 string) (_swig_ret Struct_S
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetUpstream_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_23)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetUpstream_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), *(*C.swig_type_26)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -726,7 +776,7 @@ func SvcSetTarget(arg1 Struct_SS_svc_request, arg2 string, arg3 int) (_swig_ret 
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTarget_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_24)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTarget_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), *(*C.swig_type_27)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -738,7 +788,7 @@ func SvcSetTlsCertKey(arg1 Struct_SS_svc_request, arg2 Struct_SS_svc_cert_chain,
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := getSwigcptr(arg3)
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTlsCertKey_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.uintptr_t(_swig_i_2))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTlsCertKey_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.uintptr_t(_swig_i_2))))
 	return swig_r
 }
 
@@ -746,7 +796,7 @@ func SvcSetTlsVerify(arg1 Struct_SS_svc_request, arg2 int) (_swig_ret Struct_SS_
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTlsVerify_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTlsVerify_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
 	return swig_r
 }
 
@@ -754,7 +804,7 @@ func SvcSetTlsVerifyDepth(arg1 Struct_SS_svc_request, arg2 int) (_swig_ret Struc
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTlsVerifyDepth_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTlsVerifyDepth_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
 	return swig_r
 }
 
@@ -762,7 +812,7 @@ func SvcSetTlsVerifyStore(arg1 Struct_SS_svc_request, arg2 Struct_SS_svc_trust_s
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTlsVerifyStore_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTlsVerifyStore_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1))))
 	return swig_r
 }
 
@@ -770,7 +820,7 @@ func SvcSetRetries(arg1 Struct_SS_svc_request, arg2 int) (_swig_ret Struct_SS_sv
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetRetries_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetRetries_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
 	return swig_r
 }
 
@@ -780,7 +830,7 @@ func SvcSetTimeouts(arg1 Struct_SS_svc_request, arg2 int, arg3 int, arg4 int) (_
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTimeouts_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2), C.swig_intgo(_swig_i_3))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTimeouts_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2), C.swig_intgo(_swig_i_3))))
 	return swig_r
 }
 
@@ -788,7 +838,7 @@ func SvcSetHashKey(arg1 Struct_SS_svc_request, arg2 string) (_swig_ret Struct_SS
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetHashKey_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_25)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetHashKey_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), *(*C.swig_type_28)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -799,7 +849,7 @@ func SvcRequestSetScheme(arg1 Struct_SS_svc_request, arg2 string) (_swig_ret Str
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestSetScheme_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), *(*C.swig_type_26)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestSetScheme_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), *(*C.swig_type_29)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -809,7 +859,7 @@ func SvcRequestSetScheme(arg1 Struct_SS_svc_request, arg2 string) (_swig_ret Str
 func SvcRequestScheme(arg1 Struct_SS_svc_request) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_SvcRequestScheme_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_SvcRequestScheme_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
 	swig_r_1 = string(unsafe.Slice(unsafe.StringData(swig_r), len(swig_r)))
@@ -820,7 +870,7 @@ type Enum_SS_svc_hash_on int
 
 func _swig_getSVC_HASH_CONSUMER() (_swig_ret Enum_SS_svc_hash_on) {
 	var swig_r Enum_SS_svc_hash_on
-	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_CONSUMER_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_CONSUMER_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -828,7 +878,7 @@ var SVC_HASH_CONSUMER Enum_SS_svc_hash_on = _swig_getSVC_HASH_CONSUMER()
 
 func _swig_getSVC_HASH_IP() (_swig_ret Enum_SS_svc_hash_on) {
 	var swig_r Enum_SS_svc_hash_on
-	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_IP_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_IP_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -836,7 +886,7 @@ var SVC_HASH_IP Enum_SS_svc_hash_on = _swig_getSVC_HASH_IP()
 
 func _swig_getSVC_HASH_HEADER() (_swig_ret Enum_SS_svc_hash_on) {
 	var swig_r Enum_SS_svc_hash_on
-	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_HEADER_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_HEADER_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -844,7 +894,7 @@ var SVC_HASH_HEADER Enum_SS_svc_hash_on = _swig_getSVC_HASH_HEADER()
 
 func _swig_getSVC_HASH_COOKIE() (_swig_ret Enum_SS_svc_hash_on) {
 	var swig_r Enum_SS_svc_hash_on
-	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_COOKIE_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_COOKIE_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -852,7 +902,7 @@ var SVC_HASH_COOKIE Enum_SS_svc_hash_on = _swig_getSVC_HASH_COOKIE()
 
 func _swig_getSVC_HASH_PATH() (_swig_ret Enum_SS_svc_hash_on) {
 	var swig_r Enum_SS_svc_hash_on
-	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_PATH_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_PATH_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -860,7 +910,7 @@ var SVC_HASH_PATH Enum_SS_svc_hash_on = _swig_getSVC_HASH_PATH()
 
 func _swig_getSVC_HASH_QUERY_ARG() (_swig_ret Enum_SS_svc_hash_on) {
 	var swig_r Enum_SS_svc_hash_on
-	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_QUERY_ARG_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_QUERY_ARG_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -868,7 +918,7 @@ var SVC_HASH_QUERY_ARG Enum_SS_svc_hash_on = _swig_getSVC_HASH_QUERY_ARG()
 
 func _swig_getSVC_HASH_URI_CAPTURE() (_swig_ret Enum_SS_svc_hash_on) {
 	var swig_r Enum_SS_svc_hash_on
-	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_URI_CAPTURE_capi_7046614929b0bb11())
+	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_URI_CAPTURE_capi_00fc131bc9410964())
 	return swig_r
 }
 
@@ -880,7 +930,7 @@ func SvcRequestSetHashInput(arg1 Struct_SS_svc_request, arg2 Enum_SS_svc_hash_on
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestSetHashInput_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), *(*C.swig_type_28)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_29)(unsafe.Pointer(&_swig_i_3)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestSetHashInput_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), *(*C.swig_type_31)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_32)(unsafe.Pointer(&_swig_i_3)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg3
 	}
@@ -893,14 +943,14 @@ func SvcRequestSetHashInput(arg1 Struct_SS_svc_request, arg2 Enum_SS_svc_hash_on
 func SvcRequestPick(arg1 Struct_SS_svc_request) (_swig_ret Struct_SS_svc_error) {
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestPick_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestPick_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0))))
 	return swig_r
 }
 
 func SvcRequestPeerIp(arg1 Struct_SS_svc_request) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_SvcRequestPeerIp_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_SvcRequestPeerIp_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
 	swig_r_1 = string(unsafe.Slice(unsafe.StringData(swig_r), len(swig_r)))
@@ -910,14 +960,14 @@ func SvcRequestPeerIp(arg1 Struct_SS_svc_request) (_swig_ret string) {
 func SvcRequestPeerPort(arg1 Struct_SS_svc_request) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_SvcRequestPeerPort_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_SvcRequestPeerPort_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func SvcRequestPeerHost(arg1 Struct_SS_svc_request) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_SvcRequestPeerHost_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_SvcRequestPeerHost_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
 	swig_r_1 = string(unsafe.Slice(unsafe.StringData(swig_r), len(swig_r)))
@@ -927,7 +977,7 @@ func SvcRequestPeerHost(arg1 Struct_SS_svc_request) (_swig_ret string) {
 func SvcRequestTries(arg1 Struct_SS_svc_request) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_SvcRequestTries_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_SvcRequestTries_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -937,7 +987,7 @@ func SvcRequestReport(arg1 Struct_SS_svc_request, arg2 Enum_SS_svc_outcome, arg3
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestReport_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2), C.swig_intgo(_swig_i_3))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestReport_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2), C.swig_intgo(_swig_i_3))))
 	return swig_r
 }
 
@@ -945,31 +995,35 @@ func SvcRequestConnect(arg1 Struct_SS_svc_request, arg2 *uintptr) (_swig_ret Str
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestConnect_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), C.swig_voidp(_swig_i_1))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestConnect_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), C.swig_voidp(_swig_i_1))))
 	return swig_r
 }
 
 func SvcRequestCancel(arg1 Struct_SS_svc_request) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_SvcRequestCancel_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0))
+	C._wrap_SvcRequestCancel_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0))
 }
 
-func SvcConnWrite(arg1 Struct_SS_svc_conn, arg2 uintptr, arg3 int64) (_swig_ret Struct_SS_svc_error) {
+func SvcConnWrite(arg1 Struct_SS_svc_conn, arg2 []byte) (_swig_ret Struct_SS_svc_error) {
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	_swig_i_2 := arg3
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcConnWrite_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_32(_swig_i_2))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcConnWrite_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), *(*C.swig_type_35)(unsafe.Pointer(&_swig_i_1)))))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
 	return swig_r
 }
 
-func SvcConnRead(arg1 Struct_SS_svc_conn, arg2 uintptr, arg3 int64, arg4 *int64) (_swig_ret Struct_SS_svc_error) {
+func SvcConnRead(arg1 Struct_SS_svc_conn, arg2 []byte, arg3 *int64) (_swig_ret Struct_SS_svc_error) {
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	_swig_i_3 := arg4
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcConnRead_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_33(_swig_i_2), C.swig_voidp(_swig_i_3))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcConnRead_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), *(*C.swig_type_36)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2))))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
 	return swig_r
 }
 
@@ -978,19 +1032,19 @@ func SvcConnSetTimeouts(arg1 Struct_SS_svc_conn, arg2 int, arg3 int) (_swig_ret 
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcConnSetTimeouts_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcConnSetTimeouts_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2))))
 	return swig_r
 }
 
 func SvcConnCancel(arg1 Struct_SS_svc_conn) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_SvcConnCancel_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0))
+	C._wrap_SvcConnCancel_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0))
 }
 
 func SvcConnPeerIp(arg1 Struct_SS_svc_conn) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_SvcConnPeerIp_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_SvcConnPeerIp_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
 	swig_r_1 = string(unsafe.Slice(unsafe.StringData(swig_r), len(swig_r)))
@@ -1000,14 +1054,14 @@ func SvcConnPeerIp(arg1 Struct_SS_svc_conn) (_swig_ret string) {
 func SvcConnPeerPort(arg1 Struct_SS_svc_conn) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_SvcConnPeerPort_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_SvcConnPeerPort_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func SvcConnPeerHost(arg1 Struct_SS_svc_conn) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_SvcConnPeerHost_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_SvcConnPeerHost_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
 	swig_r_1 = string(unsafe.Slice(unsafe.StringData(swig_r), len(swig_r)))
@@ -1017,21 +1071,21 @@ func SvcConnPeerHost(arg1 Struct_SS_svc_conn) (_swig_ret string) {
 func SvcConnReused(arg1 Struct_SS_svc_conn) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_SvcConnReused_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_SvcConnReused_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func SvcConnTlsResumed(arg1 Struct_SS_svc_conn) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_SvcConnTlsResumed_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_SvcConnTlsResumed_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func SvcConnTlsVersion(arg1 Struct_SS_svc_conn) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_SvcConnTlsVersion_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_SvcConnTlsVersion_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
 	swig_r_1 = string(unsafe.Slice(unsafe.StringData(swig_r), len(swig_r)))
@@ -1041,16 +1095,110 @@ func SvcConnTlsVersion(arg1 Struct_SS_svc_conn) (_swig_ret string) {
 func SvcConnRelease(arg1 Struct_SS_svc_conn, arg2 int) {
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	C._wrap_SvcConnRelease_capi_7046614929b0bb11(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))
+	C._wrap_SvcConnRelease_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))
 }
 
-type SwigcptrStruct_SS_svc_private_key uintptr
-type Struct_SS_svc_private_key interface {
-	Swigcptr() uintptr
+func SvcRequestSend(arg1 Struct_SS_svc_request, arg2 string, arg3 string, arg4 string, arg5 []byte, arg6 *uintptr) (_swig_ret Struct_SS_svc_error) {
+	var swig_r Struct_SS_svc_error
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	_swig_i_3 := arg4
+	_swig_i_4 := arg5
+	_swig_i_5 := arg6
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestSend_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), *(*C.swig_type_40)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_41)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_42)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_43)(unsafe.Pointer(&_swig_i_4)), C.swig_voidp(_swig_i_5))))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg3
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg4
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg5
+	}
+	return swig_r
 }
 
-func (p SwigcptrStruct_SS_svc_private_key) Swigcptr() uintptr {
-	return uintptr(p)
+func SvcResponseStatus(arg1 Struct_SS_svc_response) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	swig_r = (int)(C._wrap_SvcResponseStatus_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0)))
+	return swig_r
+}
+
+func SvcResponseHeader(arg1 Struct_SS_svc_response, arg2 string) (_swig_ret string) {
+	var swig_r string
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	swig_r_p := C._wrap_SvcResponseHeader_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), *(*C.swig_type_45)(unsafe.Pointer(&_swig_i_1)))
+	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	var swig_r_1 string
+	swig_r_1 = string(unsafe.Slice(unsafe.StringData(swig_r), len(swig_r)))
+	return swig_r_1
+}
+
+func SvcResponseHeaderCount(arg1 Struct_SS_svc_response) (_swig_ret int64) {
+	var swig_r int64
+	_swig_i_0 := getSwigcptr(arg1)
+	swig_r = (int64)(C._wrap_SvcResponseHeaderCount_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0)))
+	return swig_r
+}
+
+func SvcResponseHeaderAt(arg1 Struct_SS_svc_response, arg2 int64, arg3 *string, arg4 *string) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	_swig_i_3 := arg4
+	swig_r = (int)(C._wrap_SvcResponseHeaderAt_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), C.swig_type_47(_swig_i_1), C.swig_voidp(_swig_i_2), C.swig_voidp(_swig_i_3)))
+
+	if arg3 != nil && *arg3 != "" {
+		c := *arg3
+		*arg3 = string(unsafe.Slice(unsafe.StringData(c), len(c)))
+	}
+
+	if arg4 != nil && *arg4 != "" {
+		c := *arg4
+		*arg4 = string(unsafe.Slice(unsafe.StringData(c), len(c)))
+	}
+
+	return swig_r
+}
+
+func SvcResponseBody(arg1 Struct_SS_svc_response, arg2 *int64) (_swig_ret uintptr) {
+	var swig_r uintptr
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	swig_r = (uintptr)(C._wrap_SvcResponseBody_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0), C.swig_voidp(_swig_i_1)))
+	return swig_r
+}
+
+func SvcResponsePeerIp(arg1 Struct_SS_svc_response) (_swig_ret string) {
+	var swig_r string
+	_swig_i_0 := getSwigcptr(arg1)
+	swig_r_p := C._wrap_SvcResponsePeerIp_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0))
+	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
+	var swig_r_1 string
+	swig_r_1 = string(unsafe.Slice(unsafe.StringData(swig_r), len(swig_r)))
+	return swig_r_1
+}
+
+func SvcResponsePeerPort(arg1 Struct_SS_svc_response) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	swig_r = (int)(C._wrap_SvcResponsePeerPort_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0)))
+	return swig_r
+}
+
+func SvcResponseFree(arg1 Struct_SS_svc_response) {
+	_swig_i_0 := getSwigcptr(arg1)
+	C._wrap_SvcResponseFree_capi_00fc131bc9410964(C.uintptr_t(_swig_i_0))
 }
 
 type SwigcptrStruct_SS_svc_request uintptr
@@ -1062,12 +1210,30 @@ func (p SwigcptrStruct_SS_svc_request) Swigcptr() uintptr {
 	return uintptr(p)
 }
 
+type SwigcptrStruct_SS_svc_private_key uintptr
+type Struct_SS_svc_private_key interface {
+	Swigcptr() uintptr
+}
+
+func (p SwigcptrStruct_SS_svc_private_key) Swigcptr() uintptr {
+	return uintptr(p)
+}
+
 type SwigcptrStruct_SS_svc_conn uintptr
 type Struct_SS_svc_conn interface {
 	Swigcptr() uintptr
 }
 
 func (p SwigcptrStruct_SS_svc_conn) Swigcptr() uintptr {
+	return uintptr(p)
+}
+
+type SwigcptrStruct_SS_svc_response uintptr
+type Struct_SS_svc_response interface {
+	Swigcptr() uintptr
+}
+
+func (p SwigcptrStruct_SS_svc_response) Swigcptr() uintptr {
 	return uintptr(p)
 }
 

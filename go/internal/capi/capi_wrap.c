@@ -180,9 +180,30 @@ static void* Swig_malloc(int c) {
 #include <stdint.h>		// Use the C99 official header
 
 
+/* The array given to svc_request_send when malloc failed: the call is not
+ * made (see %exception svc_request_send). */
+static const char *const svc_go_headers_nomem[] = {NULL};
+
+
+static size_t svc_go_response_body_len(const svc_response *res) {
+  size_t n = 0;
+  svc_response_body(res, &n);
+  return n;
+}
+
+static size_t svc_go_response_body_copy(const svc_response *res, void *buf, size_t cap) {
+  size_t n = 0;
+  const void *p = svc_response_body(res, &n);
+  if (n > cap) n = cap;
+  if (n) memcpy(buf, p, n);
+  return n;
+}
+
+
 /* Implemented in Go: go/internal/capi/callbacks.go (//export). */
 extern void svcGoHealth(uintptr_t handle, char *upstream, char *target, char *address, int healthy);
 extern void svcGoLog(uintptr_t handle, int level, char *message);
+extern uintptr_t svcGoBalancer(uintptr_t handle, uintptr_t request);
 
 static void svc_go_health_trampoline(void *userdata, const char *upstream, const char *target,
                                      const char *address, int healthy) {
@@ -191,6 +212,11 @@ static void svc_go_health_trampoline(void *userdata, const char *upstream, const
 
 static void svc_go_log_trampoline(void *userdata, int level, const char *message) {
   svcGoLog((uintptr_t)userdata, level, (char *)message);
+}
+
+/* The Go side returns the svc_error * it made with svc_error_new, or 0. */
+static svc_error *svc_go_balancer_trampoline(void *userdata, svc_request *r) {
+  return (svc_error *)svcGoBalancer((uintptr_t)userdata, (uintptr_t)r);
 }
 
 
@@ -204,11 +230,18 @@ static svc_error *svc_go_engine_on_log(svc_engine *e, uintptr_t handle) {
   return svc_engine_on_log(e, handle ? svc_go_log_trampoline : NULL, (void *)handle);
 }
 
+/* svc_request_on_balancer with the Go trampoline; handle 0 clears it. The
+ * callback runs on the thread (and so the goroutine) that called
+ * svc_request_connect. */
+static svc_error *svc_go_request_on_balancer(svc_request *r, uintptr_t handle) {
+  return svc_request_on_balancer(r, handle ? svc_go_balancer_trampoline : NULL, (void *)handle);
+}
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-void _wrap_Swig_free_capi_7046614929b0bb11(void *_swig_go_0) {
+void _wrap_Swig_free_capi_00fc131bc9410964(void *_swig_go_0) {
   void *arg1 = (void *) 0 ;
   
   arg1 = *(void **)&_swig_go_0; 
@@ -218,7 +251,7 @@ void _wrap_Swig_free_capi_7046614929b0bb11(void *_swig_go_0) {
 }
 
 
-void *_wrap_Swig_malloc_capi_7046614929b0bb11(intgo _swig_go_0) {
+void *_wrap_Swig_malloc_capi_00fc131bc9410964(intgo _swig_go_0) {
   int arg1 ;
   void *result = 0 ;
   void *_swig_go_result;
@@ -231,7 +264,39 @@ void *_wrap_Swig_malloc_capi_7046614929b0bb11(intgo _swig_go_0) {
 }
 
 
-struct svc_error *_wrap_SvcGoEngineOnHealth_capi_7046614929b0bb11(struct svc_engine *_swig_go_0, intgo _swig_go_1) {
+long long _wrap_SvcGoResponseBodyLen_capi_00fc131bc9410964(struct svc_response *_swig_go_0) {
+  svc_response *arg1 = (svc_response *) 0 ;
+  size_t result;
+  long long _swig_go_result;
+  
+  arg1 = *(svc_response **)&_swig_go_0; 
+  
+  result = svc_go_response_body_len((struct svc_response const *)arg1);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+long long _wrap_SvcGoResponseBodyCopy_capi_00fc131bc9410964(struct svc_response *_swig_go_0, _goslice_ _swig_go_1) {
+  svc_response *arg1 = (svc_response *) 0 ;
+  void *arg2 = (void *) 0 ;
+  size_t arg3 ;
+  size_t result;
+  long long _swig_go_result;
+  
+  arg1 = *(svc_response **)&_swig_go_0; 
+  
+  arg2 = (void *)_swig_go_1.array;
+  arg3 = (size_t)_swig_go_1.len;
+  
+  
+  result = svc_go_response_body_copy((struct svc_response const *)arg1,arg2,arg3);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+struct svc_error *_wrap_SvcGoEngineOnHealth_capi_00fc131bc9410964(struct svc_engine *_swig_go_0, intgo _swig_go_1) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   uintptr_t arg2 ;
   svc_error *result = 0 ;
@@ -246,7 +311,7 @@ struct svc_error *_wrap_SvcGoEngineOnHealth_capi_7046614929b0bb11(struct svc_eng
 }
 
 
-struct svc_error *_wrap_SvcGoEngineOnLog_capi_7046614929b0bb11(struct svc_engine *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcGoEngineOnLog_capi_00fc131bc9410964(struct svc_engine *_swig_go_0, intgo _swig_go_1) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   uintptr_t arg2 ;
   svc_error *result = 0 ;
@@ -261,7 +326,22 @@ struct svc_error *_wrap_SvcGoEngineOnLog_capi_7046614929b0bb11(struct svc_engine
 }
 
 
-_gostring_ _wrap_SvcVersion_capi_7046614929b0bb11() {
+struct svc_error *_wrap_SvcGoRequestOnBalancer_capi_00fc131bc9410964(struct svc_request *_swig_go_0, intgo _swig_go_1) {
+  svc_request *arg1 = (svc_request *) 0 ;
+  uintptr_t arg2 ;
+  svc_error *result = 0 ;
+  struct svc_error *_swig_go_result;
+  
+  arg1 = *(svc_request **)&_swig_go_0; 
+  arg2 = (uintptr_t)_swig_go_1; 
+  
+  result = (svc_error *)svc_go_request_on_balancer(arg1,arg2);
+  *(svc_error **)&_swig_go_result = (svc_error *)result; 
+  return _swig_go_result;
+}
+
+
+_gostring_ _wrap_SvcVersion_capi_00fc131bc9410964() {
   char *result = 0 ;
   _gostring_ _swig_go_result;
   
@@ -272,7 +352,7 @@ _gostring_ _wrap_SvcVersion_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_OK_capi_7046614929b0bb11() {
+intgo _wrap_SVC_OK_capi_00fc131bc9410964() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -284,7 +364,7 @@ intgo _wrap_SVC_OK_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_EINVAL_capi_7046614929b0bb11() {
+intgo _wrap_SVC_EINVAL_capi_00fc131bc9410964() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -296,7 +376,7 @@ intgo _wrap_SVC_EINVAL_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_EPHASE_capi_7046614929b0bb11() {
+intgo _wrap_SVC_EPHASE_capi_00fc131bc9410964() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -308,7 +388,7 @@ intgo _wrap_SVC_EPHASE_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_ENOTFOUND_capi_7046614929b0bb11() {
+intgo _wrap_SVC_ENOTFOUND_capi_00fc131bc9410964() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -320,7 +400,7 @@ intgo _wrap_SVC_ENOTFOUND_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_EEXIST_capi_7046614929b0bb11() {
+intgo _wrap_SVC_EEXIST_capi_00fc131bc9410964() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -332,7 +412,7 @@ intgo _wrap_SVC_EEXIST_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_ECONFIG_capi_7046614929b0bb11() {
+intgo _wrap_SVC_ECONFIG_capi_00fc131bc9410964() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -344,7 +424,7 @@ intgo _wrap_SVC_ECONFIG_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_ENOPEER_capi_7046614929b0bb11() {
+intgo _wrap_SVC_ENOPEER_capi_00fc131bc9410964() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -356,7 +436,7 @@ intgo _wrap_SVC_ENOPEER_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_EDNS_capi_7046614929b0bb11() {
+intgo _wrap_SVC_EDNS_capi_00fc131bc9410964() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -368,7 +448,7 @@ intgo _wrap_SVC_EDNS_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_ECONNECT_capi_7046614929b0bb11() {
+intgo _wrap_SVC_ECONNECT_capi_00fc131bc9410964() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -380,7 +460,7 @@ intgo _wrap_SVC_ECONNECT_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_ETIMEOUT_capi_7046614929b0bb11() {
+intgo _wrap_SVC_ETIMEOUT_capi_00fc131bc9410964() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -392,7 +472,7 @@ intgo _wrap_SVC_ETIMEOUT_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_ETLS_capi_7046614929b0bb11() {
+intgo _wrap_SVC_ETLS_capi_00fc131bc9410964() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -404,7 +484,7 @@ intgo _wrap_SVC_ETLS_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_EPROTO_capi_7046614929b0bb11() {
+intgo _wrap_SVC_EPROTO_capi_00fc131bc9410964() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -416,7 +496,7 @@ intgo _wrap_SVC_EPROTO_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_ECLOSED_capi_7046614929b0bb11() {
+intgo _wrap_SVC_ECLOSED_capi_00fc131bc9410964() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -428,7 +508,7 @@ intgo _wrap_SVC_ECLOSED_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_ENOMEM_capi_7046614929b0bb11() {
+intgo _wrap_SVC_ENOMEM_capi_00fc131bc9410964() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -440,7 +520,7 @@ intgo _wrap_SVC_ENOMEM_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_EINTERNAL_capi_7046614929b0bb11() {
+intgo _wrap_SVC_EINTERNAL_capi_00fc131bc9410964() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -452,7 +532,7 @@ intgo _wrap_SVC_EINTERNAL_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_ECANCELED_capi_7046614929b0bb11() {
+intgo _wrap_SVC_ECANCELED_capi_00fc131bc9410964() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -464,7 +544,7 @@ intgo _wrap_SVC_ECANCELED_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SvcErrorCode_capi_7046614929b0bb11(struct svc_error *_swig_go_0) {
+intgo _wrap_SvcErrorCode_capi_00fc131bc9410964(struct svc_error *_swig_go_0) {
   svc_error *arg1 = (svc_error *) 0 ;
   svc_code result;
   intgo _swig_go_result;
@@ -477,7 +557,7 @@ intgo _wrap_SvcErrorCode_capi_7046614929b0bb11(struct svc_error *_swig_go_0) {
 }
 
 
-_gostring_ _wrap_SvcErrorMessage_capi_7046614929b0bb11(struct svc_error *_swig_go_0) {
+_gostring_ _wrap_SvcErrorMessage_capi_00fc131bc9410964(struct svc_error *_swig_go_0) {
   svc_error *arg1 = (svc_error *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -490,7 +570,7 @@ _gostring_ _wrap_SvcErrorMessage_capi_7046614929b0bb11(struct svc_error *_swig_g
 }
 
 
-struct svc_error *_wrap_SvcErrorNew_capi_7046614929b0bb11(intgo _swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcErrorNew_capi_00fc131bc9410964(intgo _swig_go_0, _gostring_ _swig_go_1) {
   svc_code arg1 ;
   char *arg2 = (char *) 0 ;
   svc_error *result = 0 ;
@@ -510,7 +590,7 @@ struct svc_error *_wrap_SvcErrorNew_capi_7046614929b0bb11(intgo _swig_go_0, _gos
 }
 
 
-void _wrap_SvcErrorFree_capi_7046614929b0bb11(struct svc_error *_swig_go_0) {
+void _wrap_SvcErrorFree_capi_00fc131bc9410964(struct svc_error *_swig_go_0) {
   svc_error *arg1 = (svc_error *) 0 ;
   
   arg1 = *(svc_error **)&_swig_go_0; 
@@ -520,7 +600,7 @@ void _wrap_SvcErrorFree_capi_7046614929b0bb11(struct svc_error *_swig_go_0) {
 }
 
 
-_gostring_ _wrap_SvcCodeName_capi_7046614929b0bb11(intgo _swig_go_0) {
+_gostring_ _wrap_SvcCodeName_capi_00fc131bc9410964(intgo _swig_go_0) {
   svc_code arg1 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -533,7 +613,7 @@ _gostring_ _wrap_SvcCodeName_capi_7046614929b0bb11(intgo _swig_go_0) {
 }
 
 
-void _wrap_SvcFree_capi_7046614929b0bb11(void *_swig_go_0) {
+void _wrap_SvcFree_capi_00fc131bc9410964(void *_swig_go_0) {
   void *arg1 = (void *) 0 ;
   
   arg1 = *(void **)&_swig_go_0; 
@@ -543,7 +623,7 @@ void _wrap_SvcFree_capi_7046614929b0bb11(void *_swig_go_0) {
 }
 
 
-intgo _wrap_SVC_PHASE_REWRITE_capi_7046614929b0bb11() {
+intgo _wrap_SVC_PHASE_REWRITE_capi_00fc131bc9410964() {
   enum svc_phase result;
   intgo _swig_go_result;
   
@@ -555,7 +635,7 @@ intgo _wrap_SVC_PHASE_REWRITE_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_PHASE_ACCESS_capi_7046614929b0bb11() {
+intgo _wrap_SVC_PHASE_ACCESS_capi_00fc131bc9410964() {
   enum svc_phase result;
   intgo _swig_go_result;
   
@@ -567,7 +647,7 @@ intgo _wrap_SVC_PHASE_ACCESS_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_PHASE_BALANCER_capi_7046614929b0bb11() {
+intgo _wrap_SVC_PHASE_BALANCER_capi_00fc131bc9410964() {
   enum svc_phase result;
   intgo _swig_go_result;
   
@@ -579,7 +659,7 @@ intgo _wrap_SVC_PHASE_BALANCER_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_PHASE_LOG_capi_7046614929b0bb11() {
+intgo _wrap_SVC_PHASE_LOG_capi_00fc131bc9410964() {
   enum svc_phase result;
   intgo _swig_go_result;
   
@@ -591,7 +671,7 @@ intgo _wrap_SVC_PHASE_LOG_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_OUTCOME_OK_capi_7046614929b0bb11() {
+intgo _wrap_SVC_OUTCOME_OK_capi_00fc131bc9410964() {
   enum svc_outcome result;
   intgo _swig_go_result;
   
@@ -603,7 +683,7 @@ intgo _wrap_SVC_OUTCOME_OK_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_OUTCOME_HTTP_capi_7046614929b0bb11() {
+intgo _wrap_SVC_OUTCOME_HTTP_capi_00fc131bc9410964() {
   enum svc_outcome result;
   intgo _swig_go_result;
   
@@ -615,7 +695,7 @@ intgo _wrap_SVC_OUTCOME_HTTP_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_OUTCOME_TCP_FAILURE_capi_7046614929b0bb11() {
+intgo _wrap_SVC_OUTCOME_TCP_FAILURE_capi_00fc131bc9410964() {
   enum svc_outcome result;
   intgo _swig_go_result;
   
@@ -627,7 +707,7 @@ intgo _wrap_SVC_OUTCOME_TCP_FAILURE_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_OUTCOME_TIMEOUT_capi_7046614929b0bb11() {
+intgo _wrap_SVC_OUTCOME_TIMEOUT_capi_00fc131bc9410964() {
   enum svc_outcome result;
   intgo _swig_go_result;
   
@@ -639,7 +719,7 @@ intgo _wrap_SVC_OUTCOME_TIMEOUT_capi_7046614929b0bb11() {
 }
 
 
-struct svc_error *_wrap_SvcEngineNew_capi_7046614929b0bb11(svc_engine **_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcEngineNew_capi_00fc131bc9410964(svc_engine **_swig_go_0, _gostring_ _swig_go_1) {
   svc_engine **arg1 = (svc_engine **) 0 ;
   char *arg2 = (char *) 0 ;
   svc_engine *temp1 = NULL ;
@@ -666,7 +746,7 @@ struct svc_error *_wrap_SvcEngineNew_capi_7046614929b0bb11(svc_engine **_swig_go
 }
 
 
-void _wrap_SvcEngineFree_capi_7046614929b0bb11(struct svc_engine *_swig_go_0) {
+void _wrap_SvcEngineFree_capi_00fc131bc9410964(struct svc_engine *_swig_go_0) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   
   arg1 = *(svc_engine **)&_swig_go_0; 
@@ -676,7 +756,7 @@ void _wrap_SvcEngineFree_capi_7046614929b0bb11(struct svc_engine *_swig_go_0) {
 }
 
 
-struct svc_error *_wrap_SvcEngineLoadConfig_capi_7046614929b0bb11(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcEngineLoadConfig_capi_00fc131bc9410964(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   size_t arg3 ;
@@ -695,7 +775,7 @@ struct svc_error *_wrap_SvcEngineLoadConfig_capi_7046614929b0bb11(struct svc_eng
 }
 
 
-struct svc_error *_wrap_SvcUpstreamUpsert_capi_7046614929b0bb11(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcUpstreamUpsert_capi_00fc131bc9410964(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   svc_error *result = 0 ;
@@ -715,7 +795,7 @@ struct svc_error *_wrap_SvcUpstreamUpsert_capi_7046614929b0bb11(struct svc_engin
 }
 
 
-struct svc_error *_wrap_SvcUpstreamDelete_capi_7046614929b0bb11(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcUpstreamDelete_capi_00fc131bc9410964(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   svc_error *result = 0 ;
@@ -740,7 +820,7 @@ struct svc_error *_wrap_SvcUpstreamDelete_capi_7046614929b0bb11(struct svc_engin
 }
 
 
-struct svc_error *_wrap_SvcUpstreamGet_capi_7046614929b0bb11(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_* _swig_go_2) {
+struct svc_error *_wrap_SvcUpstreamGet_capi_00fc131bc9410964(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_* _swig_go_2) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   char **arg3 = (char **) 0 ;
@@ -774,7 +854,7 @@ struct svc_error *_wrap_SvcUpstreamGet_capi_7046614929b0bb11(struct svc_engine *
 }
 
 
-struct svc_error *_wrap_SvcTargetAdd_capi_7046614929b0bb11(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3) {
+struct svc_error *_wrap_SvcTargetAdd_capi_00fc131bc9410964(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -803,7 +883,7 @@ struct svc_error *_wrap_SvcTargetAdd_capi_7046614929b0bb11(struct svc_engine *_s
 }
 
 
-struct svc_error *_wrap_SvcTargetDelete_capi_7046614929b0bb11(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
+struct svc_error *_wrap_SvcTargetDelete_capi_00fc131bc9410964(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -830,7 +910,7 @@ struct svc_error *_wrap_SvcTargetDelete_capi_7046614929b0bb11(struct svc_engine 
 }
 
 
-struct svc_error *_wrap_SvcTargetSetHealth_capi_7046614929b0bb11(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, intgo _swig_go_4) {
+struct svc_error *_wrap_SvcTargetSetHealth_capi_00fc131bc9410964(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, intgo _swig_go_4) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -871,7 +951,7 @@ struct svc_error *_wrap_SvcTargetSetHealth_capi_7046614929b0bb11(struct svc_engi
 }
 
 
-struct svc_error *_wrap_SvcUpstreamHealth_capi_7046614929b0bb11(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_* _swig_go_2) {
+struct svc_error *_wrap_SvcUpstreamHealth_capi_00fc131bc9410964(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_* _swig_go_2) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   char **arg3 = (char **) 0 ;
@@ -900,7 +980,7 @@ struct svc_error *_wrap_SvcUpstreamHealth_capi_7046614929b0bb11(struct svc_engin
 }
 
 
-struct svc_error *_wrap_SvcCertChainParsePem_capi_7046614929b0bb11(svc_cert_chain **_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcCertChainParsePem_capi_00fc131bc9410964(svc_cert_chain **_swig_go_0, _gostring_ _swig_go_1) {
   svc_cert_chain **arg1 = (svc_cert_chain **) 0 ;
   char *arg2 = (char *) 0 ;
   size_t arg3 ;
@@ -921,7 +1001,7 @@ struct svc_error *_wrap_SvcCertChainParsePem_capi_7046614929b0bb11(svc_cert_chai
 }
 
 
-struct svc_error *_wrap_SvcPrivateKeyParsePem_capi_7046614929b0bb11(svc_private_key **_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
+struct svc_error *_wrap_SvcPrivateKeyParsePem_capi_00fc131bc9410964(svc_private_key **_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
   svc_private_key **arg1 = (svc_private_key **) 0 ;
   char *arg2 = (char *) 0 ;
   size_t arg3 ;
@@ -954,7 +1034,7 @@ struct svc_error *_wrap_SvcPrivateKeyParsePem_capi_7046614929b0bb11(svc_private_
 }
 
 
-struct svc_error *_wrap_SvcTrustStoreNew_capi_7046614929b0bb11(svc_trust_store **_swig_go_0) {
+struct svc_error *_wrap_SvcTrustStoreNew_capi_00fc131bc9410964(svc_trust_store **_swig_go_0) {
   svc_trust_store **arg1 = (svc_trust_store **) 0 ;
   svc_trust_store *temp1 = NULL ;
   svc_error *result = 0 ;
@@ -969,7 +1049,7 @@ struct svc_error *_wrap_SvcTrustStoreNew_capi_7046614929b0bb11(svc_trust_store *
 }
 
 
-struct svc_error *_wrap_SvcTrustStoreAddPem_capi_7046614929b0bb11(struct svc_trust_store *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcTrustStoreAddPem_capi_00fc131bc9410964(struct svc_trust_store *_swig_go_0, _gostring_ _swig_go_1) {
   svc_trust_store *arg1 = (svc_trust_store *) 0 ;
   char *arg2 = (char *) 0 ;
   size_t arg3 ;
@@ -988,7 +1068,7 @@ struct svc_error *_wrap_SvcTrustStoreAddPem_capi_7046614929b0bb11(struct svc_tru
 }
 
 
-struct svc_error *_wrap_SvcTrustStoreLoadFile_capi_7046614929b0bb11(struct svc_trust_store *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcTrustStoreLoadFile_capi_00fc131bc9410964(struct svc_trust_store *_swig_go_0, _gostring_ _swig_go_1) {
   svc_trust_store *arg1 = (svc_trust_store *) 0 ;
   char *arg2 = (char *) 0 ;
   svc_error *result = 0 ;
@@ -1008,7 +1088,7 @@ struct svc_error *_wrap_SvcTrustStoreLoadFile_capi_7046614929b0bb11(struct svc_t
 }
 
 
-struct svc_error *_wrap_SvcTrustStoreLoadSystem_capi_7046614929b0bb11(struct svc_trust_store *_swig_go_0) {
+struct svc_error *_wrap_SvcTrustStoreLoadSystem_capi_00fc131bc9410964(struct svc_trust_store *_swig_go_0) {
   svc_trust_store *arg1 = (svc_trust_store *) 0 ;
   svc_error *result = 0 ;
   struct svc_error *_swig_go_result;
@@ -1021,7 +1101,7 @@ struct svc_error *_wrap_SvcTrustStoreLoadSystem_capi_7046614929b0bb11(struct svc
 }
 
 
-void _wrap_SvcCertChainFree_capi_7046614929b0bb11(struct svc_cert_chain *_swig_go_0) {
+void _wrap_SvcCertChainFree_capi_00fc131bc9410964(struct svc_cert_chain *_swig_go_0) {
   svc_cert_chain *arg1 = (svc_cert_chain *) 0 ;
   
   arg1 = *(svc_cert_chain **)&_swig_go_0; 
@@ -1031,7 +1111,7 @@ void _wrap_SvcCertChainFree_capi_7046614929b0bb11(struct svc_cert_chain *_swig_g
 }
 
 
-void _wrap_SvcPrivateKeyFree_capi_7046614929b0bb11(struct svc_private_key *_swig_go_0) {
+void _wrap_SvcPrivateKeyFree_capi_00fc131bc9410964(struct svc_private_key *_swig_go_0) {
   svc_private_key *arg1 = (svc_private_key *) 0 ;
   
   arg1 = *(svc_private_key **)&_swig_go_0; 
@@ -1041,7 +1121,7 @@ void _wrap_SvcPrivateKeyFree_capi_7046614929b0bb11(struct svc_private_key *_swig
 }
 
 
-void _wrap_SvcTrustStoreFree_capi_7046614929b0bb11(struct svc_trust_store *_swig_go_0) {
+void _wrap_SvcTrustStoreFree_capi_00fc131bc9410964(struct svc_trust_store *_swig_go_0) {
   svc_trust_store *arg1 = (svc_trust_store *) 0 ;
   
   arg1 = *(svc_trust_store **)&_swig_go_0; 
@@ -1051,7 +1131,7 @@ void _wrap_SvcTrustStoreFree_capi_7046614929b0bb11(struct svc_trust_store *_swig
 }
 
 
-struct svc_error *_wrap_SvcRequestNew_capi_7046614929b0bb11(svc_request **_swig_go_0, struct svc_engine *_swig_go_1) {
+struct svc_error *_wrap_SvcRequestNew_capi_00fc131bc9410964(svc_request **_swig_go_0, struct svc_engine *_swig_go_1) {
   svc_request **arg1 = (svc_request **) 0 ;
   svc_engine *arg2 = (svc_engine *) 0 ;
   svc_request *temp1 = NULL ;
@@ -1068,7 +1148,7 @@ struct svc_error *_wrap_SvcRequestNew_capi_7046614929b0bb11(svc_request **_swig_
 }
 
 
-void _wrap_SvcRequestFree_capi_7046614929b0bb11(struct svc_request *_swig_go_0) {
+void _wrap_SvcRequestFree_capi_00fc131bc9410964(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   
   arg1 = *(svc_request **)&_swig_go_0; 
@@ -1078,7 +1158,7 @@ void _wrap_SvcRequestFree_capi_7046614929b0bb11(struct svc_request *_swig_go_0) 
 }
 
 
-struct svc_error *_wrap_SvcRequestSetPhase_capi_7046614929b0bb11(struct svc_request *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcRequestSetPhase_capi_00fc131bc9410964(struct svc_request *_swig_go_0, intgo _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_phase arg2 ;
   svc_error *result = 0 ;
@@ -1093,7 +1173,7 @@ struct svc_error *_wrap_SvcRequestSetPhase_capi_7046614929b0bb11(struct svc_requ
 }
 
 
-intgo _wrap_SvcRequestPhase_capi_7046614929b0bb11(struct svc_request *_swig_go_0) {
+intgo _wrap_SvcRequestPhase_capi_00fc131bc9410964(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_phase result;
   intgo _swig_go_result;
@@ -1106,7 +1186,7 @@ intgo _wrap_SvcRequestPhase_capi_7046614929b0bb11(struct svc_request *_swig_go_0
 }
 
 
-struct svc_error *_wrap_SvcSetUpstream_capi_7046614929b0bb11(struct svc_request *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcSetUpstream_capi_00fc131bc9410964(struct svc_request *_swig_go_0, _gostring_ _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *arg2 = (char *) 0 ;
   svc_error *result = 0 ;
@@ -1126,7 +1206,7 @@ struct svc_error *_wrap_SvcSetUpstream_capi_7046614929b0bb11(struct svc_request 
 }
 
 
-struct svc_error *_wrap_SvcSetTarget_capi_7046614929b0bb11(struct svc_request *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
+struct svc_error *_wrap_SvcSetTarget_capi_00fc131bc9410964(struct svc_request *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *arg2 = (char *) 0 ;
   int arg3 ;
@@ -1148,7 +1228,7 @@ struct svc_error *_wrap_SvcSetTarget_capi_7046614929b0bb11(struct svc_request *_
 }
 
 
-struct svc_error *_wrap_SvcSetTlsCertKey_capi_7046614929b0bb11(struct svc_request *_swig_go_0, struct svc_cert_chain *_swig_go_1, struct svc_private_key *_swig_go_2) {
+struct svc_error *_wrap_SvcSetTlsCertKey_capi_00fc131bc9410964(struct svc_request *_swig_go_0, struct svc_cert_chain *_swig_go_1, struct svc_private_key *_swig_go_2) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_cert_chain *arg2 = (svc_cert_chain *) 0 ;
   svc_private_key *arg3 = (svc_private_key *) 0 ;
@@ -1165,7 +1245,7 @@ struct svc_error *_wrap_SvcSetTlsCertKey_capi_7046614929b0bb11(struct svc_reques
 }
 
 
-struct svc_error *_wrap_SvcSetTlsVerify_capi_7046614929b0bb11(struct svc_request *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcSetTlsVerify_capi_00fc131bc9410964(struct svc_request *_swig_go_0, intgo _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   int arg2 ;
   svc_error *result = 0 ;
@@ -1180,7 +1260,7 @@ struct svc_error *_wrap_SvcSetTlsVerify_capi_7046614929b0bb11(struct svc_request
 }
 
 
-struct svc_error *_wrap_SvcSetTlsVerifyDepth_capi_7046614929b0bb11(struct svc_request *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcSetTlsVerifyDepth_capi_00fc131bc9410964(struct svc_request *_swig_go_0, intgo _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   int arg2 ;
   svc_error *result = 0 ;
@@ -1195,7 +1275,7 @@ struct svc_error *_wrap_SvcSetTlsVerifyDepth_capi_7046614929b0bb11(struct svc_re
 }
 
 
-struct svc_error *_wrap_SvcSetTlsVerifyStore_capi_7046614929b0bb11(struct svc_request *_swig_go_0, struct svc_trust_store *_swig_go_1) {
+struct svc_error *_wrap_SvcSetTlsVerifyStore_capi_00fc131bc9410964(struct svc_request *_swig_go_0, struct svc_trust_store *_swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_trust_store *arg2 = (svc_trust_store *) 0 ;
   svc_error *result = 0 ;
@@ -1210,7 +1290,7 @@ struct svc_error *_wrap_SvcSetTlsVerifyStore_capi_7046614929b0bb11(struct svc_re
 }
 
 
-struct svc_error *_wrap_SvcSetRetries_capi_7046614929b0bb11(struct svc_request *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcSetRetries_capi_00fc131bc9410964(struct svc_request *_swig_go_0, intgo _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   int arg2 ;
   svc_error *result = 0 ;
@@ -1225,7 +1305,7 @@ struct svc_error *_wrap_SvcSetRetries_capi_7046614929b0bb11(struct svc_request *
 }
 
 
-struct svc_error *_wrap_SvcSetTimeouts_capi_7046614929b0bb11(struct svc_request *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2, intgo _swig_go_3) {
+struct svc_error *_wrap_SvcSetTimeouts_capi_00fc131bc9410964(struct svc_request *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2, intgo _swig_go_3) {
   svc_request *arg1 = (svc_request *) 0 ;
   int arg2 ;
   int arg3 ;
@@ -1244,7 +1324,7 @@ struct svc_error *_wrap_SvcSetTimeouts_capi_7046614929b0bb11(struct svc_request 
 }
 
 
-struct svc_error *_wrap_SvcSetHashKey_capi_7046614929b0bb11(struct svc_request *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcSetHashKey_capi_00fc131bc9410964(struct svc_request *_swig_go_0, _gostring_ _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *arg2 = (char *) 0 ;
   size_t arg3 ;
@@ -1263,7 +1343,7 @@ struct svc_error *_wrap_SvcSetHashKey_capi_7046614929b0bb11(struct svc_request *
 }
 
 
-struct svc_error *_wrap_SvcRequestSetScheme_capi_7046614929b0bb11(struct svc_request *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcRequestSetScheme_capi_00fc131bc9410964(struct svc_request *_swig_go_0, _gostring_ _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *arg2 = (char *) 0 ;
   svc_error *result = 0 ;
@@ -1283,7 +1363,7 @@ struct svc_error *_wrap_SvcRequestSetScheme_capi_7046614929b0bb11(struct svc_req
 }
 
 
-_gostring_ _wrap_SvcRequestScheme_capi_7046614929b0bb11(struct svc_request *_swig_go_0) {
+_gostring_ _wrap_SvcRequestScheme_capi_00fc131bc9410964(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1296,7 +1376,7 @@ _gostring_ _wrap_SvcRequestScheme_capi_7046614929b0bb11(struct svc_request *_swi
 }
 
 
-intgo _wrap_SVC_HASH_CONSUMER_capi_7046614929b0bb11() {
+intgo _wrap_SVC_HASH_CONSUMER_capi_00fc131bc9410964() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1308,7 +1388,7 @@ intgo _wrap_SVC_HASH_CONSUMER_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_HASH_IP_capi_7046614929b0bb11() {
+intgo _wrap_SVC_HASH_IP_capi_00fc131bc9410964() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1320,7 +1400,7 @@ intgo _wrap_SVC_HASH_IP_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_HASH_HEADER_capi_7046614929b0bb11() {
+intgo _wrap_SVC_HASH_HEADER_capi_00fc131bc9410964() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1332,7 +1412,7 @@ intgo _wrap_SVC_HASH_HEADER_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_HASH_COOKIE_capi_7046614929b0bb11() {
+intgo _wrap_SVC_HASH_COOKIE_capi_00fc131bc9410964() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1344,7 +1424,7 @@ intgo _wrap_SVC_HASH_COOKIE_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_HASH_PATH_capi_7046614929b0bb11() {
+intgo _wrap_SVC_HASH_PATH_capi_00fc131bc9410964() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1356,7 +1436,7 @@ intgo _wrap_SVC_HASH_PATH_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_HASH_QUERY_ARG_capi_7046614929b0bb11() {
+intgo _wrap_SVC_HASH_QUERY_ARG_capi_00fc131bc9410964() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1368,7 +1448,7 @@ intgo _wrap_SVC_HASH_QUERY_ARG_capi_7046614929b0bb11() {
 }
 
 
-intgo _wrap_SVC_HASH_URI_CAPTURE_capi_7046614929b0bb11() {
+intgo _wrap_SVC_HASH_URI_CAPTURE_capi_00fc131bc9410964() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1380,7 +1460,7 @@ intgo _wrap_SVC_HASH_URI_CAPTURE_capi_7046614929b0bb11() {
 }
 
 
-struct svc_error *_wrap_SvcRequestSetHashInput_capi_7046614929b0bb11(struct svc_request *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3) {
+struct svc_error *_wrap_SvcRequestSetHashInput_capi_00fc131bc9410964(struct svc_request *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_hash_on arg2 ;
   char *arg3 = (char *) 0 ;
@@ -1419,7 +1499,7 @@ struct svc_error *_wrap_SvcRequestSetHashInput_capi_7046614929b0bb11(struct svc_
 }
 
 
-struct svc_error *_wrap_SvcRequestPick_capi_7046614929b0bb11(struct svc_request *_swig_go_0) {
+struct svc_error *_wrap_SvcRequestPick_capi_00fc131bc9410964(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_error *result = 0 ;
   struct svc_error *_swig_go_result;
@@ -1432,7 +1512,7 @@ struct svc_error *_wrap_SvcRequestPick_capi_7046614929b0bb11(struct svc_request 
 }
 
 
-_gostring_ _wrap_SvcRequestPeerIp_capi_7046614929b0bb11(struct svc_request *_swig_go_0) {
+_gostring_ _wrap_SvcRequestPeerIp_capi_00fc131bc9410964(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1445,7 +1525,7 @@ _gostring_ _wrap_SvcRequestPeerIp_capi_7046614929b0bb11(struct svc_request *_swi
 }
 
 
-intgo _wrap_SvcRequestPeerPort_capi_7046614929b0bb11(struct svc_request *_swig_go_0) {
+intgo _wrap_SvcRequestPeerPort_capi_00fc131bc9410964(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1458,7 +1538,7 @@ intgo _wrap_SvcRequestPeerPort_capi_7046614929b0bb11(struct svc_request *_swig_g
 }
 
 
-_gostring_ _wrap_SvcRequestPeerHost_capi_7046614929b0bb11(struct svc_request *_swig_go_0) {
+_gostring_ _wrap_SvcRequestPeerHost_capi_00fc131bc9410964(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1471,7 +1551,7 @@ _gostring_ _wrap_SvcRequestPeerHost_capi_7046614929b0bb11(struct svc_request *_s
 }
 
 
-intgo _wrap_SvcRequestTries_capi_7046614929b0bb11(struct svc_request *_swig_go_0) {
+intgo _wrap_SvcRequestTries_capi_00fc131bc9410964(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1484,7 +1564,7 @@ intgo _wrap_SvcRequestTries_capi_7046614929b0bb11(struct svc_request *_swig_go_0
 }
 
 
-struct svc_error *_wrap_SvcRequestReport_capi_7046614929b0bb11(struct svc_request *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2, intgo _swig_go_3) {
+struct svc_error *_wrap_SvcRequestReport_capi_00fc131bc9410964(struct svc_request *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2, intgo _swig_go_3) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_outcome arg2 ;
   int arg3 ;
@@ -1503,7 +1583,7 @@ struct svc_error *_wrap_SvcRequestReport_capi_7046614929b0bb11(struct svc_reques
 }
 
 
-struct svc_error *_wrap_SvcRequestConnect_capi_7046614929b0bb11(struct svc_request *_swig_go_0, svc_conn **_swig_go_1) {
+struct svc_error *_wrap_SvcRequestConnect_capi_00fc131bc9410964(struct svc_request *_swig_go_0, svc_conn **_swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_conn **arg2 = (svc_conn **) 0 ;
   svc_conn *temp2 = NULL ;
@@ -1520,7 +1600,7 @@ struct svc_error *_wrap_SvcRequestConnect_capi_7046614929b0bb11(struct svc_reque
 }
 
 
-void _wrap_SvcRequestCancel_capi_7046614929b0bb11(struct svc_request *_swig_go_0) {
+void _wrap_SvcRequestCancel_capi_00fc131bc9410964(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   
   arg1 = *(svc_request **)&_swig_go_0; 
@@ -1530,7 +1610,7 @@ void _wrap_SvcRequestCancel_capi_7046614929b0bb11(struct svc_request *_swig_go_0
 }
 
 
-struct svc_error *_wrap_SvcConnWrite_capi_7046614929b0bb11(struct svc_conn *_swig_go_0, void *_swig_go_1, long long _swig_go_2) {
+struct svc_error *_wrap_SvcConnWrite_capi_00fc131bc9410964(struct svc_conn *_swig_go_0, _goslice_ _swig_go_1) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   void *arg2 = (void *) 0 ;
   size_t arg3 ;
@@ -1538,8 +1618,10 @@ struct svc_error *_wrap_SvcConnWrite_capi_7046614929b0bb11(struct svc_conn *_swi
   struct svc_error *_swig_go_result;
   
   arg1 = *(svc_conn **)&_swig_go_0; 
-  arg2 = *(void **)&_swig_go_1; 
-  arg3 = (size_t)_swig_go_2; 
+  
+  arg2 = (void *)_swig_go_1.array;
+  arg3 = (size_t)_swig_go_1.len;
+  
   
   result = (svc_error *)svc_conn_write(arg1,(void const *)arg2,arg3);
   *(svc_error **)&_swig_go_result = (svc_error *)result; 
@@ -1547,7 +1629,7 @@ struct svc_error *_wrap_SvcConnWrite_capi_7046614929b0bb11(struct svc_conn *_swi
 }
 
 
-struct svc_error *_wrap_SvcConnRead_capi_7046614929b0bb11(struct svc_conn *_swig_go_0, void *_swig_go_1, long long _swig_go_2, long long *_swig_go_3) {
+struct svc_error *_wrap_SvcConnRead_capi_00fc131bc9410964(struct svc_conn *_swig_go_0, _goslice_ _swig_go_1, long long *_swig_go_2) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   void *arg2 = (void *) 0 ;
   size_t arg3 ;
@@ -1556,9 +1638,11 @@ struct svc_error *_wrap_SvcConnRead_capi_7046614929b0bb11(struct svc_conn *_swig
   struct svc_error *_swig_go_result;
   
   arg1 = *(svc_conn **)&_swig_go_0; 
-  arg2 = *(void **)&_swig_go_1; 
-  arg3 = (size_t)_swig_go_2; 
-  arg4 = *(size_t **)&_swig_go_3; 
+  
+  arg2 = (void *)_swig_go_1.array;
+  arg3 = (size_t)_swig_go_1.len;
+  
+  arg4 = *(size_t **)&_swig_go_2; 
   
   result = (svc_error *)svc_conn_read(arg1,arg2,arg3,arg4);
   *(svc_error **)&_swig_go_result = (svc_error *)result; 
@@ -1566,7 +1650,7 @@ struct svc_error *_wrap_SvcConnRead_capi_7046614929b0bb11(struct svc_conn *_swig
 }
 
 
-struct svc_error *_wrap_SvcConnSetTimeouts_capi_7046614929b0bb11(struct svc_conn *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
+struct svc_error *_wrap_SvcConnSetTimeouts_capi_00fc131bc9410964(struct svc_conn *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   int arg2 ;
   int arg3 ;
@@ -1583,7 +1667,7 @@ struct svc_error *_wrap_SvcConnSetTimeouts_capi_7046614929b0bb11(struct svc_conn
 }
 
 
-void _wrap_SvcConnCancel_capi_7046614929b0bb11(struct svc_conn *_swig_go_0) {
+void _wrap_SvcConnCancel_capi_00fc131bc9410964(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   
   arg1 = *(svc_conn **)&_swig_go_0; 
@@ -1593,7 +1677,7 @@ void _wrap_SvcConnCancel_capi_7046614929b0bb11(struct svc_conn *_swig_go_0) {
 }
 
 
-_gostring_ _wrap_SvcConnPeerIp_capi_7046614929b0bb11(struct svc_conn *_swig_go_0) {
+_gostring_ _wrap_SvcConnPeerIp_capi_00fc131bc9410964(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1606,7 +1690,7 @@ _gostring_ _wrap_SvcConnPeerIp_capi_7046614929b0bb11(struct svc_conn *_swig_go_0
 }
 
 
-intgo _wrap_SvcConnPeerPort_capi_7046614929b0bb11(struct svc_conn *_swig_go_0) {
+intgo _wrap_SvcConnPeerPort_capi_00fc131bc9410964(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1619,7 +1703,7 @@ intgo _wrap_SvcConnPeerPort_capi_7046614929b0bb11(struct svc_conn *_swig_go_0) {
 }
 
 
-_gostring_ _wrap_SvcConnPeerHost_capi_7046614929b0bb11(struct svc_conn *_swig_go_0) {
+_gostring_ _wrap_SvcConnPeerHost_capi_00fc131bc9410964(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1632,7 +1716,7 @@ _gostring_ _wrap_SvcConnPeerHost_capi_7046614929b0bb11(struct svc_conn *_swig_go
 }
 
 
-intgo _wrap_SvcConnReused_capi_7046614929b0bb11(struct svc_conn *_swig_go_0) {
+intgo _wrap_SvcConnReused_capi_00fc131bc9410964(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1645,7 +1729,7 @@ intgo _wrap_SvcConnReused_capi_7046614929b0bb11(struct svc_conn *_swig_go_0) {
 }
 
 
-intgo _wrap_SvcConnTlsResumed_capi_7046614929b0bb11(struct svc_conn *_swig_go_0) {
+intgo _wrap_SvcConnTlsResumed_capi_00fc131bc9410964(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1658,7 +1742,7 @@ intgo _wrap_SvcConnTlsResumed_capi_7046614929b0bb11(struct svc_conn *_swig_go_0)
 }
 
 
-_gostring_ _wrap_SvcConnTlsVersion_capi_7046614929b0bb11(struct svc_conn *_swig_go_0) {
+_gostring_ _wrap_SvcConnTlsVersion_capi_00fc131bc9410964(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1671,7 +1755,7 @@ _gostring_ _wrap_SvcConnTlsVersion_capi_7046614929b0bb11(struct svc_conn *_swig_
 }
 
 
-void _wrap_SvcConnRelease_capi_7046614929b0bb11(struct svc_conn *_swig_go_0, intgo _swig_go_1) {
+void _wrap_SvcConnRelease_capi_00fc131bc9410964(struct svc_conn *_swig_go_0, intgo _swig_go_1) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   int arg2 ;
   
@@ -1679,6 +1763,215 @@ void _wrap_SvcConnRelease_capi_7046614929b0bb11(struct svc_conn *_swig_go_0, int
   arg2 = (int)_swig_go_1; 
   
   svc_conn_release(arg1,arg2);
+  
+}
+
+
+struct svc_error *_wrap_SvcRequestSend_capi_00fc131bc9410964(struct svc_request *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _goslice_ _swig_go_4, svc_response **_swig_go_5) {
+  svc_request *arg1 = (svc_request *) 0 ;
+  char *arg2 = (char *) 0 ;
+  char *arg3 = (char *) 0 ;
+  char **arg4 = (char **) 0 ;
+  void *arg5 = (void *) 0 ;
+  size_t arg6 ;
+  svc_response **arg7 = (svc_response **) 0 ;
+  char const *stack4[33] ;
+  char const **heap4 = NULL ;
+  svc_response *temp7 = NULL ;
+  svc_error *result = 0 ;
+  struct svc_error *_swig_go_result;
+  
+  arg1 = *(svc_request **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  
+  arg3 = (char *)malloc(_swig_go_2.n + 1);
+  memcpy(arg3, _swig_go_2.p, _swig_go_2.n);
+  arg3[_swig_go_2.n] = '\0';
+  
+  
+  arg4 = NULL;
+  if (_swig_go_3.n > 0) {
+    size_t count = 0;
+    for (intgo i = 0; i < _swig_go_3.n; i++)
+    if (_swig_go_3.p[i] == '\0') count++;
+    const char **lines = stack4;
+    if (count >= sizeof stack4 / sizeof stack4[0]) {
+      heap4 = (const char **)malloc((count + 1) * sizeof *heap4);
+      lines = heap4;
+    }
+    if (lines) {
+      size_t k = 0;
+      const char *start = _swig_go_3.p;
+      for (intgo i = 0; i < _swig_go_3.n; i++) {
+        if (_swig_go_3.p[i] == '\0') {
+          lines[k++] = start;
+          start = _swig_go_3.p + i + 1;
+        }
+      }
+      lines[k] = NULL;
+      arg4 = (char **)lines;
+    } else {
+      arg4 = (char **)svc_go_headers_nomem;
+    }
+  }
+  
+  
+  arg5 = (void *)_swig_go_4.array;
+  arg6 = (size_t)_swig_go_4.len;
+  
+  arg7 = &temp7; 
+  
+  
+  if ((const void *)arg4 == (const void *)svc_go_headers_nomem) {
+    result = svc_error_new(SVC_ENOMEM, "out of memory");
+  } else {
+    result = (svc_error *)svc_request_send(arg1,(char const *)arg2,(char const *)arg3,(char const *const *)arg4,(void const *)arg5,arg6,arg7);
+  }
+  
+  *(svc_error **)&_swig_go_result = (svc_error *)result; 
+  if (_swig_go_5) *(uintptr_t *)_swig_go_5 = (uintptr_t)temp7; 
+  free(arg2); 
+  free(arg3); 
+  free(heap4); 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_SvcResponseStatus_capi_00fc131bc9410964(struct svc_response *_swig_go_0) {
+  svc_response *arg1 = (svc_response *) 0 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(svc_response **)&_swig_go_0; 
+  
+  result = (int)svc_response_status((struct svc_response const *)arg1);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+_gostring_ _wrap_SvcResponseHeader_capi_00fc131bc9410964(struct svc_response *_swig_go_0, _gostring_ _swig_go_1) {
+  svc_response *arg1 = (svc_response *) 0 ;
+  char *arg2 = (char *) 0 ;
+  char *result = 0 ;
+  _gostring_ _swig_go_result;
+  
+  arg1 = *(svc_response **)&_swig_go_0; 
+  
+  arg2 = NULL;
+  if (_swig_go_1.n > 0) {
+    arg2 = (char *)malloc(_swig_go_1.n + 1);
+    if (arg2) {
+      memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+      arg2[_swig_go_1.n] = '\0';
+    }
+  }
+  
+  
+  result = (char *)svc_response_header((struct svc_response const *)arg1,(char const *)arg2);
+  _swig_go_result.p = (char *)result; _swig_go_result.n = result ? (intgo)strlen(result) : 0; 
+  free(arg2); 
+  return _swig_go_result;
+}
+
+
+long long _wrap_SvcResponseHeaderCount_capi_00fc131bc9410964(struct svc_response *_swig_go_0) {
+  svc_response *arg1 = (svc_response *) 0 ;
+  size_t result;
+  long long _swig_go_result;
+  
+  arg1 = *(svc_response **)&_swig_go_0; 
+  
+  result = svc_response_header_count((struct svc_response const *)arg1);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_SvcResponseHeaderAt_capi_00fc131bc9410964(struct svc_response *_swig_go_0, long long _swig_go_1, _gostring_* _swig_go_2, _gostring_* _swig_go_3) {
+  svc_response *arg1 = (svc_response *) 0 ;
+  size_t arg2 ;
+  char **arg3 = (char **) 0 ;
+  char **arg4 = (char **) 0 ;
+  char const *text_name3 = NULL ;
+  char const *text_value4 = NULL ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(svc_response **)&_swig_go_0; 
+  arg2 = (size_t)_swig_go_1; 
+  arg3 = (char **)&text_name3; 
+  arg4 = (char **)&text_value4; 
+  
+  result = (int)svc_response_header_at((struct svc_response const *)arg1,arg2,(char const **)arg3,(char const **)arg4);
+  _swig_go_result = result; 
+  
+  if (_swig_go_2) {
+    _swig_go_2->p = (char *)text_name3;
+    _swig_go_2->n = text_name3 ? (intgo)strlen(text_name3) : 0;
+  }
+  
+  
+  if (_swig_go_3) {
+    _swig_go_3->p = (char *)text_value4;
+    _swig_go_3->n = text_value4 ? (intgo)strlen(text_value4) : 0;
+  }
+  
+  return _swig_go_result;
+}
+
+
+void *_wrap_SvcResponseBody_capi_00fc131bc9410964(struct svc_response *_swig_go_0, long long *_swig_go_1) {
+  svc_response *arg1 = (svc_response *) 0 ;
+  size_t *arg2 = (size_t *) 0 ;
+  void *result = 0 ;
+  void *_swig_go_result;
+  
+  arg1 = *(svc_response **)&_swig_go_0; 
+  arg2 = *(size_t **)&_swig_go_1; 
+  
+  result = (void *)svc_response_body((struct svc_response const *)arg1,arg2);
+  *(void **)&_swig_go_result = (void *)result; 
+  return _swig_go_result;
+}
+
+
+_gostring_ _wrap_SvcResponsePeerIp_capi_00fc131bc9410964(struct svc_response *_swig_go_0) {
+  svc_response *arg1 = (svc_response *) 0 ;
+  char *result = 0 ;
+  _gostring_ _swig_go_result;
+  
+  arg1 = *(svc_response **)&_swig_go_0; 
+  
+  result = (char *)svc_response_peer_ip((struct svc_response const *)arg1);
+  _swig_go_result.p = (char *)result; _swig_go_result.n = result ? (intgo)strlen(result) : 0; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_SvcResponsePeerPort_capi_00fc131bc9410964(struct svc_response *_swig_go_0) {
+  svc_response *arg1 = (svc_response *) 0 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(svc_response **)&_swig_go_0; 
+  
+  result = (int)svc_response_peer_port((struct svc_response const *)arg1);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+void _wrap_SvcResponseFree_capi_00fc131bc9410964(struct svc_response *_swig_go_0) {
+  svc_response *arg1 = (svc_response *) 0 ;
+  
+  arg1 = *(svc_response **)&_swig_go_0; 
+  
+  svc_response_free(arg1);
   
 }
 

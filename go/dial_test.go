@@ -1,0 +1,241 @@
+package svc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// httpClient is an http.Client whose connections svc makes.
+func httpClient(e *Engine, keepAlive bool) *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			DialContext:       e.DialContext,
+			DialTLSContext:    e.DialTLSContext,
+			DisableKeepAlives: !keepAlive,
+		},
+		Timeout: 10 * time.Second,
+	}
+}
+
+func get(t *testing.T, client *http.Client, url string) (*http.Response, map[string]any) {
+	t.Helper()
+	res, err := client.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	must(t, err)
+	var info map[string]any
+	if err := json.Unmarshal(body, &info); err != nil {
+		t.Fatalf("GET %s: %v: %s", url, err, body)
+	}
+	return res, info
+}
+
+func TestHTTPClientRoundRobin(t *testing.T) {
+	e := newEngine(t, "")
+	must(t, e.UpsertUpstream(`{"name": "pool"}`))
+	for _, name := range []string{"b1", "b2", "b3"} {
+		must(t, e.AddTarget("pool", startBackend(t, name).addr(), 100))
+	}
+
+	// One connection per request: round-robin is exact.
+	client := httpClient(e, false)
+	var seen counter
+	for n := 0; n < 30; n++ {
+		res, info := get(t, client, "http://pool/path?q=1")
+		if res.StatusCode != 200 || info["target"] != "/path?q=1" || res.Header.Get("X-Request") != "1" {
+			t.Errorf("%d %v", res.StatusCode, info)
+		}
+		seen.add(res.Header.Get("X-Backend"))
+	}
+	if seen.m["b1"] != 10 || seen.m["b2"] != 10 || seen.m["b3"] != 10 {
+		t.Errorf("distribution %s, want 10 each", &seen)
+	}
+
+	// Keep-alive: http.Transport reuses its connection (full duplex Conn:
+	// its read loop waits in Read while its write loop writes).
+	client = httpClient(e, true)
+	conns := map[string]int{} // backend/connection -> requests
+	for i := 0; i < 20; i++ {
+		res, _ := get(t, client, "http://pool/")
+		key := res.Header.Get("X-Backend") + "/" + res.Header.Get("X-Connection")
+		conns[key]++
+		if want := fmt.Sprint(conns[key]); res.Header.Get("X-Request") != want {
+			t.Errorf("request %d: X-Request %s, want %s", i, res.Header.Get("X-Request"), want)
+		}
+	}
+	if len(conns) != 1 {
+		t.Errorf("keep-alive used %d connections: %v", len(conns), conns)
+	}
+	client.CloseIdleConnections()
+
+	// Concurrent keep-alive clients over all three backends.
+	var wg sync.WaitGroup
+	var all counter
+	for n := 0; n < 8; n++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; n < 25; n++ {
+				res, err := client.Get("http://pool/")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				all.add(res.Header.Get("X-Backend"))
+			}
+		}()
+	}
+	wg.Wait()
+	if n := all.m["b1"] + all.m["b2"] + all.m["b3"]; n != 200 {
+		t.Errorf("concurrent keep-alive: %s", &all)
+	}
+	client.CloseIdleConnections()
+}
+
+func TestHTTPClientPlainHost(t *testing.T) {
+	b := startBackend(t, "direct")
+	e := newEngine(t, "")
+	res, info := get(t, httpClient(e, true), fmt.Sprintf("http://127.0.0.1:%d/x", b.port))
+	if res.Header.Get("X-Backend") != "direct" || info["target"] != "/x" {
+		t.Errorf("%v %v", res.Header, info)
+	}
+	// Errors: unknown network, bad address, refused.
+	if _, err := e.DialContext(context.Background(), "udp", b.addr()); err == nil {
+		t.Error("udp dialled")
+	}
+	if _, err := e.DialContext(context.Background(), "tcp", "no-port"); err == nil {
+		t.Error("an address without port dialled")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	_, err = e.DialContext(context.Background(), "tcp", addr)
+	var oe *net.OpError
+	if !errors.Is(err, ErrConnect) || !errors.As(err, &oe) || oe.Op != "dial" {
+		t.Errorf("refused: %v", err)
+	}
+}
+
+func TestHTTPClientTLS(t *testing.T) {
+	e := newEngine(t, "")
+	must(t, e.UpsertUpstream(`{"name": "secure"}`))
+	must(t, e.UpsertUpstream(`{"name": "wrongca"}`))
+	for _, name := range []string{"s1", "s2", "s3"} {
+		b := startBackend(t, name, tlsArgs(t)...)
+		must(t, e.AddTarget("secure", b.addr(), 100))
+		must(t, e.AddTarget("wrongca", b.addr(), 100))
+	}
+	must(t, e.SetUpstreamTLS("secure", TLSPolicy{Store: trustStore(t, "ca.pem"), Depth: -1}))
+	must(t, e.SetUpstreamTLS("wrongca", TLSPolicy{Store: trustStore(t, "other-ca.pem"), Depth: -1}))
+
+	client := httpClient(e, false)
+	var seen counter
+	for n := 0; n < 9; n++ {
+		res, info := get(t, client, "https://secure/")
+		if res.Header.Get("X-TLS-Version") != "TLSv1.3" || info["tls_version"] != "TLSv1.3" {
+			t.Errorf("%v", info)
+		}
+		seen.add(res.Header.Get("X-Backend"))
+	}
+	if seen.m["s1"] != 3 || seen.m["s2"] != 3 || seen.m["s3"] != 3 {
+		t.Errorf("distribution %s", &seen)
+	}
+	// https on a keep-alive client too.
+	kc := httpClient(e, true)
+	for n := 0; n < 3; n++ {
+		get(t, kc, "https://secure/")
+	}
+	kc.CloseIdleConnections()
+
+	// The wrong CA: svc's verification fails every try.
+	_, err := client.Get("https://wrongca/")
+	var se *Error
+	if !errors.Is(err, ErrTLS) || !errors.As(err, &se) {
+		t.Fatalf("wrong CA: %v", err)
+	}
+	// Every try (1 + 5 retries) failed verification; svc's message lists them.
+	if !strings.HasPrefix(se.Message, "6 tries failed: try 1 (127.0.0.1:") || strings.Count(se.Message,
+		"failed: certificate verify failed: unable to get local issuer certificate") != 6 {
+		t.Errorf("wrong CA: %q", se.Message)
+	}
+
+	// Without a policy, the engine's default (system) store rejects the test CA.
+	must(t, e.UpsertUpstream(`{"name": "nopolicy"}`))
+	must(t, e.AddTarget("nopolicy", startBackend(t, "s4", tlsArgs(t)...).addr(), 100))
+	if _, err := client.Get("https://nopolicy/"); !errors.Is(err, ErrTLS) {
+		t.Errorf("no policy: %v", err)
+	}
+	// Verify off through the policy.
+	off := false
+	must(t, e.SetUpstreamTLS("nopolicy", TLSPolicy{Verify: &off, Depth: -1}))
+	get(t, client, "https://nopolicy/")
+
+	wantErr(t, e.SetUpstreamTLS("x", TLSPolicy{Chain: &CertChain{}}), ErrInvalid,
+		"a TLS policy needs both Chain and Key, or neither")
+}
+
+func TestHTTPClientMutualTLS(t *testing.T) {
+	dir := requirePKI(t)
+	b := startBackend(t, "m1", append(tlsArgs(t), "--client-ca", dir+"/ca.pem")...)
+	e := newEngine(t, "")
+	must(t, e.UpsertUpstream(`{"name": "mtls"}`))
+	must(t, e.AddTarget("mtls", b.addr(), 100))
+	chain, err := ParseCertChainPEM(readPKI(t, "client-chain.pem"))
+	must(t, err)
+	defer chain.Close()
+	key, err := ParsePrivateKeyPEM(readPKI(t, "client.key"), "")
+	must(t, err)
+	defer key.Close()
+	must(t, e.SetUpstreamTLS("mtls", TLSPolicy{Store: trustStore(t, "ca.pem"), Depth: -1, Chain: chain, Key: key}))
+	res, _ := get(t, httpClient(e, true), "https://mtls/")
+	if got := res.Header.Get("X-Client-Subject"); got != "/O=svc test/CN=svc test client" {
+		t.Errorf("X-Client-Subject %q", got)
+	}
+}
+
+func TestHTTPClientContext(t *testing.T) {
+	hole := startBackend(t, "hole", "--accept", "off")
+	slow := startBackend(t, "slow")
+	e := newEngine(t, "")
+	must(t, e.UpsertUpstream(`{"name": "hole"}`))
+	must(t, e.AddTarget("hole", hole.addr(), 100))
+	client := httpClient(e, true)
+
+	// A connect to a blackhole ends with the request's context.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://hole/", nil)
+	must(t, err)
+	start := time.Now()
+	_, err = client.Do(req)
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 2*time.Second {
+		t.Errorf("blackhole: %v after %v", err, time.Since(start))
+	}
+
+	// A slow response ends with the request's context (http.Transport
+	// closes the connection, which interrupts the blocked Read).
+	ctx, cancel = context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	req, err = http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://%s/delay/2000", slow.addr()), nil)
+	must(t, err)
+	start = time.Now()
+	_, err = client.Do(req)
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > time.Second {
+		t.Errorf("slow response: %v after %v", err, time.Since(start))
+	}
+}
