@@ -65,6 +65,21 @@ svc_error* svc_conn_read(svc_conn* c, void* buf, size_t cap, size_t* out_len) {
   });
 }
 
+svc_error* svc_conn_wait_readable(svc_conn* c, int timeout_ms, int* ready) {
+  if (!ready) return NullArgument("ready");
+  *ready = 0;
+  return Guard("svc_conn_wait_readable", [&]() -> Status {
+    if (!c) return NoConn();
+    if (timeout_ms < 0 || timeout_ms > 2147483646)
+      return svc::Error(svc::Code::invalid,
+                        "timeout must be an integer between 0 and 2147483646: given " + std::to_string(timeout_ms));
+    bool ok = false;
+    SVC_TRY(c->lease->WaitReadable(timeout_ms, &ok));
+    *ready = ok ? 1 : 0;
+    return Status::Ok();
+  });
+}
+
 svc_error* svc_conn_set_timeouts(svc_conn* c, int write_ms, int read_ms) {
   return Guard("svc_conn_set_timeouts", [&]() -> Status {
     if (!c) return NoConn();

@@ -23,6 +23,11 @@ class Lease {
 
   Status Write(const void* buf, size_t len);
   Status Read(void* buf, size_t cap, size_t* n);
+  // May run while another thread writes (see Connection::WaitReadable).
+  Status WaitReadable(int timeout_ms, bool* ready) {
+    if (!conn_) return Error(Code::closed, "the connection was released");
+    return conn_->WaitReadable(timeout_ms, ready);
+  }
   // Back to the pool (reusable) or closed. A reusable release reports the
   // try as a success; either way the least-connections slot is freed.
   void Release(bool reusable);

@@ -41,6 +41,7 @@ Status Connection::TlsIo(bool write, void* buf, size_t len, size_t* n, const Dea
     const int ret = write ? SSL_write_ex(ssl_, buf, len, &done) : SSL_read_ex(ssl_, buf, len, &done);
     if (ret == 1) {
       *n = done;
+      if (!write) buffered_.store(static_cast<size_t>(SSL_pending(ssl_)));
       return Status::Ok();
     }
     const int err = SSL_get_error(ssl_, ret);
@@ -122,6 +123,21 @@ Status Connection::Read(void* buf, size_t cap, size_t* n, int timeout_ms, bool w
     }
     return Error(Code::connect, "read from " + peer_ + " failed: " + std::strerror(errno));
   }
+}
+
+Status Connection::WaitReadable(int timeout_ms, bool* ready) {
+  *ready = false;
+  if (buffered_.load() > 0) {
+    *ready = true;
+    return Status::Ok();
+  }
+  Status st = Wait(fd_.get(), POLLIN, Deadline::After(timeout_ms), timeout_ms, &cancel_, Op::read, peer_);
+  if (st.ok()) {
+    *ready = true;
+    return st;
+  }
+  if (st.code() == Code::timeout) return Status::Ok();
+  return st;
 }
 
 bool Connection::IdleUsable() {

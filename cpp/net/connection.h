@@ -3,6 +3,7 @@
 // and the whole TLS policy (DESIGN.md §4.2), with Kong's keepalive limits.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <map>
 #include <memory>
@@ -32,6 +33,11 @@ class Connection {
   // yet, so trying the read first would cost a system call for nothing).
   Status Read(void* buf, size_t cap, size_t* n, int timeout_ms, bool wait_first = false);
 
+  // Waits until a read would not block (bytes or EOF arrived, or decrypted
+  // bytes are buffered). Safe while another thread writes: it touches only
+  // the socket and an atomic, never the TLS state. *ready false: timed out.
+  Status WaitReadable(int timeout_ms, bool* ready);
+
   // True when an idle connection is still usable: the peer has not closed it
   // and sent nothing unexpected. Non-blocking.
   bool IdleUsable();
@@ -60,6 +66,7 @@ class Connection {
   std::string host_;
   std::string peer_;
   Canceller cancel_;
+  std::atomic<size_t> buffered_{0};  // decrypted bytes OpenSSL holds after the last read
   int uses_ = 0;
   Clock::time_point idle_since_;
 };

@@ -5,6 +5,8 @@
  * TLS handshake (--accept hold) and read (/delay) timeouts; svc_request_cancel
  * and svc_conn_cancel from another thread end blocked calls promptly. */
 #include <pthread.h>
+#include <string.h>
+#include <time.h>
 
 #include "backend_harness.h"
 
@@ -440,6 +442,62 @@ static void test_cancel(svc_engine *e) {
   svc_request_free(r);
 }
 
+/* svc_conn_wait_readable: waits without the read, may run beside a write. */
+typedef struct writer_arg {
+  svc_conn *c;
+  svc_error *err;
+} writer_arg;
+
+static void *write_later(void *arg) {
+  writer_arg *w = (writer_arg *)arg;
+  static const char get[] = "GET /delay/100 HTTP/1.1\r\nHost: x\r\n\r\n";
+  struct timespec pause = {0, 50 * 1000 * 1000};
+  nanosleep(&pause, NULL);
+  w->err = svc_conn_write(w->c, get, sizeof get - 1);
+  return NULL;
+}
+
+static void test_wait_readable(svc_engine *e) {
+  svc_request *r;
+  svc_conn *c = NULL;
+  int ready = 7;
+  pthread_t th;
+  writer_arg w;
+  char buf[4096];
+  size_t n = 0;
+
+  SECTION("WaitReadable.TimesOutWhenNothingArrives");
+  r = target_req(e, "127.0.0.1", b_one.port, 0, NULL);
+  CHECK_OK(svc_request_connect(r, &c));
+  CHECK_OK(svc_conn_wait_readable(c, 50, &ready));
+  CHECK_INT(ready, 0);
+  CHECK_OK(svc_conn_wait_readable(c, 0, &ready));
+  CHECK_INT(ready, 0);
+
+  SECTION("WaitReadable.RunsBesideAWriteFromAnotherThread");
+  w.c = c;
+  w.err = NULL;
+  if (pthread_create(&th, NULL, write_later, &w) == 0) {
+    CHECK_OK(svc_conn_wait_readable(c, 5000, &ready)); /* the answer to the other thread's write */
+    pthread_join(th, NULL);
+    CHECK(w.err == NULL);
+    svc_error_free(w.err);
+    CHECK_INT(ready, 1);
+    CHECK_OK(svc_conn_read(c, buf, sizeof buf, &n));
+    CHECK(n > 12 && memcmp(buf, "HTTP/1.1 200", 12) == 0);
+  } else {
+    CHECK(!"pthread_create");
+  }
+
+  SECTION("WaitReadable.BadInput");
+  CHECK_ERR(svc_conn_wait_readable(c, -1, &ready), SVC_EINVAL,
+            "timeout must be an integer between 0 and 2147483646: given -1");
+  CHECK_ERR(svc_conn_wait_readable(c, 10, NULL), SVC_EINVAL, "ready must not be NULL");
+  CHECK_ERR(svc_conn_wait_readable(NULL, 10, &ready), SVC_EINVAL, "connection must not be NULL");
+  svc_conn_release(c, 0);
+  svc_request_free(r);
+}
+
 int main(void) {
   svc_engine *e;
   start_backends();
@@ -450,6 +508,7 @@ int main(void) {
   test_last_code_wins(e);
   test_timeouts(e);
   test_cancel(e);
+  test_wait_readable(e);
   svc_engine_free(e);
   stop_backends();
   HARNESS_END();

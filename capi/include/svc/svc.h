@@ -408,7 +408,7 @@ typedef svc_error *(*svc_balancer_cb)(void *userdata, svc_request *r);
 SVC_API svc_error *svc_request_on_balancer(svc_request *r, svc_balancer_cb cb, void *userdata);
 
 /* One upstream connection handed to the caller. Used by one thread at a
- * time, except svc_conn_cancel. */
+ * time, except svc_conn_cancel and svc_conn_wait_readable. */
 typedef struct svc_conn svc_conn;
 
 /* Picks a peer, connects within the connect timeout and, when the scheme is
@@ -442,6 +442,13 @@ SVC_API svc_error *svc_conn_write(svc_conn *c, const void *buf, size_t len);
 /* Reads up to cap bytes within the read timeout; *out_len == 0 means the
  * peer closed the connection (EOF). */
 SVC_API svc_error *svc_conn_read(svc_conn *c, void *buf, size_t cap, size_t *out_len);
+
+/* Waits up to timeout_ms (0..2147483646) until svc_conn_read would not
+ * block: bytes or EOF arrived, or decrypted bytes are buffered. *ready is 1
+ * then, 0 when the time passed. The one call that may run while another
+ * thread is in svc_conn_write on the same connection (full-duplex callers
+ * wait here, then read). SVC_ECANCELED after svc_conn_cancel. */
+SVC_API svc_error *svc_conn_wait_readable(svc_conn *c, int timeout_ms, int *ready);
 
 /* Changes the write and read timeouts of this connection (milliseconds,
  * each 1..2147483646). */
