@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what svc needs to build and test, and nothing that is already there.
 # Debian packages through apt, Python packages through pip. Safe to run again.
+#   --bench   also what the benchmarks compare against (libcurl, urllib3, httpx, requests)
 set -euo pipefail
+BENCH=0
+[[ ${1:-} == --bench ]] && BENCH=1
 
 DEB_PACKAGES=(
   build-essential cmake ninja-build pkg-config
@@ -11,6 +14,10 @@ DEB_PACKAGES=(
   swig python3-dev
 )
 PIP_PACKAGES=(pybind11 scikit-build-core pytest)
+if ((BENCH)); then
+  DEB_PACKAGES+=(libcurl4-openssl-dev)
+  PIP_PACKAGES+=(urllib3 httpx requests)
+fi
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do

@@ -20,27 +20,42 @@ constexpr int kServerPoints = 160;  // Kong: points per target when all weigh th
 class ConsistentHashing final : public Algorithm {
  public:
   ConsistentHashing(std::vector<int32_t> continuum, uint32_t points)
-      : continuum_(std::move(continuum)), points_(points) {}
+      : continuum_(std::move(continuum)), points_(points), nearest_(points_, -1) {
+    // nearest_[i]: the first filled slot at or below i, wrapping past 0 to
+    // the top, so a pick jumps over empty slots instead of walking them
+    // (a sparse wheel, e.g. 10 targets on 65536 slots, has gaps of ~40).
+    int32_t last = -1;
+    for (uint32_t i = 0; i < points_; ++i) if (continuum_[i] >= 0) last = static_cast<int32_t>(i);
+    for (uint32_t i = 0; i < points_; ++i) {
+      if (continuum_[i] >= 0) last = static_cast<int32_t>(i);
+      nearest_[i] = last;
+      if (continuum_[i] >= 0) ++filled_;
+    }
+  }
 
   int64_t Pick(const Snapshot& s, PickContext& ctx) const override {
+    if (filled_ == 0) return -1;
     if (ctx.hash_index < 0) ctx.hash_index = ContinuumIndex(ctx.hash_value, points_);
-    uint32_t index = static_cast<uint32_t>(ctx.hash_index);
+    // Kong: walk the continuum once, counter-clockwise from the hash
+    // (indexes are 1-based there; slot i here is Kong's i + 1).
+    int32_t slot = nearest_[static_cast<uint32_t>(ctx.hash_index) - 1];
     int64_t fallback = -1;
-    // Kong: walk the whole continuum once, counter-clockwise from the hash.
-    for (uint32_t step = 0; step < points_; ++step) {
-      const int32_t a = continuum_[index - 1];
-      if (a >= 0 && s.usable(a)) {
+    for (uint32_t seen = 0; seen < filled_; ++seen) {
+      const int32_t a = continuum_[slot];
+      if (s.usable(a)) {
         if (ctx.tried_count == 0 || !ctx.Tried(s.addresses()[a].id)) return a;
         if (fallback < 0) fallback = a;
       }
-      index = index == 1 ? points_ : index - 1;
+      slot = nearest_[slot == 0 ? points_ - 1 : static_cast<uint32_t>(slot) - 1];
     }
     return fallback;
   }
 
  private:
-  std::vector<int32_t> continuum_;  // slot (1-based index - 1) -> address, -1 if empty
+  std::vector<int32_t> continuum_;  // slot (Kong's 1-based index - 1) -> address, -1 if empty
   uint32_t points_;
+  std::vector<int32_t> nearest_;
+  uint32_t filled_ = 0;
 };
 
 }  // namespace
@@ -127,7 +142,7 @@ std::unique_ptr<Algorithm> MakeConsistentHashing(const Snapshot& s, int slots, S
 
   std::vector<int32_t> continuum;
   if (wanted <= static_cast<int64_t>(points) && Fill(s, order, entries, points, &continuum)) {
-    *bytes = continuum.capacity() * sizeof(int32_t);
+    *bytes = 2 * continuum.capacity() * sizeof(int32_t);
     return std::make_unique<ConsistentHashing>(std::move(continuum), points);
   }
   // Kong refuses a change whose continuum does not fit the wheel (about
@@ -141,7 +156,7 @@ std::unique_ptr<Algorithm> MakeConsistentHashing(const Snapshot& s, int slots, S
       entries[a] = std::max<int64_t>(1, static_cast<int64_t>(std::floor(addrs[a].weight / total_weight * budget)));
     }
     if (Fill(s, order, entries, points, &continuum)) {
-      *bytes = continuum.capacity() * sizeof(int32_t);
+      *bytes = 2 * continuum.capacity() * sizeof(int32_t);
       return std::make_unique<ConsistentHashing>(std::move(continuum), points);
     }
   }
