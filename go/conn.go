@@ -27,10 +27,14 @@ type cConn = capi.SwigcptrStruct_SS_svc_conn
 // a Read is blocked in svc (half duplex: bound the Read with a deadline
 // when another goroutine writes). A Conn from DialContext/DialTLSContext is
 // full duplex, as http.Transport needs (its read loop waits in Read while
-// its write loop writes): a blocked Read waits in slices of at most 50 ms
-// and lets a waiting Write go between them. A slice that ends without data
-// is a read timeout for svc, which makes the connection non-reusable; those
-// Conns are never returned to the pool anyway.
+// its write loop writes): a Read waits for data in svc_conn_wait_readable,
+// the one svc call that may run beside a write, and runs svc_conn_read
+// only once data (or EOF) arrived, for at most 1 ms (readSlice), so a
+// Write never waits behind an idle Read. A TLS record without application
+// data (a session ticket) makes that read end in svc's read timeout; the
+// Read then waits again while time remains. Such a timeout makes the
+// connection non-reusable for svc; those Conns are never returned to the
+// pool anyway.
 //
 // Timeouts and deadlines: without a deadline every Read or Write is bounded
 // by the request's read or write timeout (svc's defaults or
@@ -58,10 +62,10 @@ type Conn struct {
 	mu  sync.RWMutex
 	ptr cConn // 0 once released
 
-	io     sync.Mutex   // one C read/write/set_timeouts at a time
-	wantIO atomic.Int32 // writers waiting for io (duplex reads yield to them)
-	rmu    sync.Mutex   // one Read at a time
-	wmu    sync.Mutex   // one Write at a time
+	io       sync.Mutex // one C read/write/set_timeouts at a time (not held by svc_conn_wait_readable)
+	wms, rms int        // svc's write and read timeouts as last set (under io; 0: not set yet)
+	rmu      sync.Mutex // one Read at a time
+	wmu      sync.Mutex // one Write at a time
 
 	releasing atomic.Bool  // Close or Release started
 	cancelWhy atomic.Int32 // why svc_conn_cancel was called: cancelClosed, cancelDeadline
@@ -82,9 +86,12 @@ const (
 	cancelClosed   = 1
 	cancelDeadline = 2
 
-	minSlice = time.Millisecond
-	maxSlice = 50 * time.Millisecond
-	maxMs    = 2147483646
+	// readSlice bounds a duplex svc_conn_read after svc_conn_wait_readable
+	// said ready (svc's timeouts are whole milliseconds: 1 ms is the
+	// least), so that a TLS record still incomplete, or one without
+	// application data, holds a Write up for at most that long.
+	readSlice = time.Millisecond
+	maxMs     = 2147483646
 )
 
 // deadline is one direction's deadline and the call of that direction that
@@ -276,7 +283,6 @@ func (c *Conn) Read(b []byte) (int, error) {
 	}
 	p := c.ptr
 	svcEnd := time.Now().Add(c.readTimeout)
-	slice := minSlice
 	for {
 		end, byDeadline := c.rd.bound(svcEnd)
 		now := time.Now()
@@ -287,39 +293,89 @@ func (c *Conn) Read(b []byte) (int, error) {
 			return 0, c.opError("read", &Error{Code: CodeTimeout,
 				Message: fmt.Sprintf("read from %s timed out after %d ms", c.peerName, ms(c.readTimeout))})
 		}
-		wait, sliced := end.Sub(now), false
-		if c.duplex && wait > slice {
-			wait, sliced = slice, true
+		wait := end.Sub(now)
+		if c.duplex {
+			// Wait for data without the I/O lock (Writes go on meanwhile);
+			// Close and a deadline moved earlier interrupt the wait as
+			// they do a read (enter/leave).
+			ready, err := c.waitReadable(p, now, ms(wait))
+			if err != nil {
+				return 0, c.ioError("read", err, byDeadline)
+			}
+			if !ready {
+				continue // the time is up (or the deadline moved later)
+			}
+			now = time.Now()
+			if end, byDeadline = c.rd.bound(svcEnd); !now.Before(end) {
+				continue
+			}
+			wait = min(end.Sub(now), readSlice)
 		}
-		waitMs := ms(wait)
-		var n int64
-		c.io.Lock()
-		if !c.enter(&c.rd, p, now.Add(time.Duration(waitMs)*time.Millisecond)) {
-			c.io.Unlock()
-			return 0, c.opError("read", net.ErrClosed)
-		}
-		err := takeError(capi.SvcConnSetTimeouts(p, waitMs, waitMs))
-		if err == nil {
-			err = takeError(capi.SvcConnRead(p, b, &n))
-		}
-		c.leave(&c.rd)
-		c.io.Unlock()
-		runtime.KeepAlive(c)
+		n, err := c.read(p, b, now, ms(wait))
 		switch {
 		case err == nil && n == 0:
 			return 0, io.EOF
 		case err == nil:
-			return int(n), nil
-		case sliced && errors.Is(err, ErrTimeout):
-			// A slice without data: let a waiting Write go, then wait again.
-			for c.wantIO.Load() > 0 {
-				runtime.Gosched()
-			}
-			slice = min(2*slice, maxSlice)
+			return n, nil
+		case c.duplex && errors.Is(err, ErrTimeout):
+			// Ready, yet no application data within the slice: a TLS
+			// record without any (a session ticket) or one not complete
+			// yet. Wait again.
 			continue
 		}
 		return 0, c.ioError("read", err, byDeadline)
 	}
+}
+
+// waitReadable runs svc_conn_wait_readable for waitMs, recorded as the
+// Read's call in svc; it does not take c.io.
+func (c *Conn) waitReadable(p cConn, now time.Time, waitMs int) (bool, error) {
+	if !c.enter(&c.rd, p, now.Add(time.Duration(waitMs)*time.Millisecond)) {
+		return false, net.ErrClosed
+	}
+	var ready int
+	err := takeError(capi.SvcConnWaitReadable(p, waitMs, &ready))
+	c.leave(&c.rd)
+	runtime.KeepAlive(c)
+	return err == nil && ready != 0, err
+}
+
+// read runs svc_conn_read with a read timeout of waitMs under c.io.
+func (c *Conn) read(p cConn, b []byte, now time.Time, waitMs int) (int, error) {
+	var n int64
+	c.io.Lock()
+	defer c.io.Unlock()
+	if !c.enter(&c.rd, p, now.Add(time.Duration(waitMs)*time.Millisecond)) {
+		return 0, net.ErrClosed
+	}
+	err := c.setTimeouts(p, c.wms, waitMs)
+	if err == nil {
+		err = takeError(capi.SvcConnRead(p, b, &n))
+	}
+	c.leave(&c.rd)
+	runtime.KeepAlive(c)
+	return int(n), err
+}
+
+// setTimeouts sets svc's timeouts of the connection (milliseconds; 0 keeps
+// the other direction's at the same value) unless they already are; c.io
+// is held.
+func (c *Conn) setTimeouts(p cConn, writeMs, readMs int) error {
+	if writeMs == 0 {
+		writeMs = readMs
+	}
+	if readMs == 0 {
+		readMs = writeMs
+	}
+	if writeMs == c.wms && readMs == c.rms {
+		return nil
+	}
+	if err := takeError(capi.SvcConnSetTimeouts(p, writeMs, readMs)); err != nil {
+		c.wms, c.rms = 0, 0
+		return err
+	}
+	c.wms, c.rms = writeMs, readMs
+	return nil
 }
 
 // Write writes all of b, or fails (svc_conn_write writes everything or
@@ -342,14 +398,12 @@ func (c *Conn) Write(b []byte) (int, error) {
 		return 0, c.opError("write", &timeoutError{})
 	}
 	waitMs := ms(end.Sub(now))
-	c.wantIO.Add(1)
 	c.io.Lock()
-	c.wantIO.Add(-1)
 	defer c.io.Unlock()
 	if !c.enter(&c.wd, p, now.Add(time.Duration(waitMs)*time.Millisecond)) {
 		return 0, c.opError("write", net.ErrClosed)
 	}
-	err := takeError(capi.SvcConnSetTimeouts(p, waitMs, waitMs))
+	err := c.setTimeouts(p, waitMs, c.rms)
 	if err == nil {
 		err = takeError(capi.SvcConnWrite(p, b))
 	}

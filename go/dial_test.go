@@ -1,6 +1,7 @@
 package svc
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -237,5 +238,114 @@ func TestHTTPClientContext(t *testing.T) {
 	_, err = client.Do(req)
 	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > time.Second {
 		t.Errorf("slow response: %v after %v", err, time.Since(start))
+	}
+}
+
+// A dialer Conn is full duplex: a Write does not wait behind a Read waiting
+// for data (in svc_conn_wait_readable, without the I/O lock), and that Read
+// gets the answer; a deadline moved later lets it wait on, one moved
+// earlier and Close interrupt it.
+func TestDialerConnDuplex(t *testing.T) {
+	plain := startBackend(t, "d1")
+	secure := startBackend(t, "d2", tlsArgs(t)...)
+	e := newEngine(t, "")
+	must(t, e.UpsertUpstream(`{"name": "secure"}`))
+	must(t, e.AddTarget("secure", secure.addr(), 100))
+	must(t, e.SetUpstreamTLS("secure", TLSPolicy{Store: trustStore(t, "ca.pem"), Depth: -1}))
+	for _, tc := range []struct {
+		name string
+		dial func() (net.Conn, error)
+	}{
+		{"plain", func() (net.Conn, error) { return e.DialContext(context.Background(), "tcp", plain.addr()) }},
+		{"tls", func() (net.Conn, error) { return e.DialTLSContext(context.Background(), "tcp", "secure:443") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := tc.dial()
+			must(t, err)
+			defer c.Close()
+
+			// The reader waits in Read before each request is written.
+			const requests = 10
+			responses := make(chan error, requests)
+			go func() {
+				br := bufio.NewReader(c)
+				for i := 1; i <= requests; i++ {
+					res, err := http.ReadResponse(br, nil)
+					if err == nil {
+						_, err = io.ReadAll(res.Body)
+						if got := res.Header.Get("X-Request"); err == nil && got != fmt.Sprint(i) {
+							err = fmt.Errorf("X-Request %s, want %d", got, i)
+						}
+					}
+					responses <- err
+					if err != nil {
+						return
+					}
+				}
+			}()
+			var writing time.Duration
+			for i := 0; i < requests; i++ {
+				time.Sleep(60 * time.Millisecond) // the reader is waiting in Read
+				start := time.Now()
+				_, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+				writing += time.Since(start)
+				must(t, err)
+				select {
+				case err := <-responses:
+					must(t, err)
+				case <-time.After(5 * time.Second):
+					t.Fatalf("request %d: no response", i+1)
+				}
+			}
+			// A Write used to wait for the reader's slice (up to 50 ms).
+			if writing > 200*time.Millisecond {
+				t.Errorf("%d Writes beside a waiting Read took %v", requests, writing)
+			}
+
+			// A deadline moved later while Read waits: it waits on and gets
+			// the answer written after the first deadline.
+			read := func() chan error {
+				done := make(chan error, 1)
+				go func() {
+					buf := make([]byte, 4096)
+					n, err := c.Read(buf)
+					if err == nil && !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 200") {
+						err = fmt.Errorf("read %q", buf[:n])
+					}
+					done <- err
+				}()
+				return done
+			}
+			must(t, c.SetReadDeadline(time.Now().Add(100*time.Millisecond)))
+			done := read()
+			time.Sleep(50 * time.Millisecond)
+			must(t, c.SetReadDeadline(time.Now().Add(2*time.Second)))
+			time.Sleep(150 * time.Millisecond)
+			_, err = c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+			must(t, err)
+			must(t, <-done)
+
+			// A deadline moved earlier interrupts the wait (svc_conn_cancel).
+			must(t, c.SetReadDeadline(time.Time{}))
+			done = read()
+			time.Sleep(50 * time.Millisecond)
+			start := time.Now()
+			must(t, c.SetReadDeadline(time.Now().Add(50*time.Millisecond)))
+			if err := <-done; !isDeadline(err) || !errors.Is(err, ErrCanceled) || time.Since(start) > time.Second {
+				t.Errorf("Read interrupted by a deadline: %v after %v", err, time.Since(start))
+			}
+
+			// Close interrupts the wait.
+			c2, err := tc.dial()
+			must(t, err)
+			c = c2
+			done = read()
+			time.Sleep(50 * time.Millisecond)
+			start = time.Now()
+			must(t, c2.Close())
+			if err := <-done; !errors.Is(err, net.ErrClosed) || time.Since(start) > time.Second {
+				t.Errorf("Read interrupted by Close: %v after %v", err, time.Since(start))
+			}
+		})
 	}
 }

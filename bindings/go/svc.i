@@ -11,7 +11,8 @@
  *   - %rename: svc_engine_new -> SvcEngineNew (enum members keep their C
  *     names: SVC_EINVAL, SVC_PHASE_ACCESS, ...).
  *   - typemaps for the header's out-parameters (`T **out` -> *uintptr,
- *     `char **out_json` -> *string, freed with svc_free), for returned
+ *     `char **out_json` -> *string, freed with svc_free, `int *ready` ->
+ *     *int), for returned
  *     text (copied into Go memory, vet-clean), for (pointer, length) inputs
  *     (Go string, never NULL), and for the arguments where NULL means
  *     "absent" ("" -> NULL).
@@ -61,6 +62,14 @@ SVC_OUT_HANDLE(svc_private_key)
 SVC_OUT_HANDLE(svc_trust_store)
 SVC_OUT_HANDLE(svc_conn)
 SVC_OUT_HANDLE(svc_response)
+
+/* ----- int out-parameters: a *int receives the C int -------------------- */
+
+/* svc_conn_wait_readable's `int *ready`: SWIG would hand C the Go *int as an
+ * int * (8 bytes vs 4); the wrapper writes a C int and copies it. */
+%typemap(gotype) int *ready "*int"
+%typemap(in) int *ready (int temp = 0) %{ $1 = &temp; %}
+%typemap(argout) int *ready %{ if ($input) *$input = (intgo)temp$argnum; %}
 
 /* ----- strings out of C: copied into Go memory at once ------------------ */
 

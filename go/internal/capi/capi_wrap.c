@@ -241,7 +241,7 @@ static svc_error *svc_go_request_on_balancer(svc_request *r, uintptr_t handle) {
 extern "C" {
 #endif
 
-void _wrap_Swig_free_capi_00fc131bc9410964(void *_swig_go_0) {
+void _wrap_Swig_free_capi_e92203664d165d5f(void *_swig_go_0) {
   void *arg1 = (void *) 0 ;
   
   arg1 = *(void **)&_swig_go_0; 
@@ -251,7 +251,7 @@ void _wrap_Swig_free_capi_00fc131bc9410964(void *_swig_go_0) {
 }
 
 
-void *_wrap_Swig_malloc_capi_00fc131bc9410964(intgo _swig_go_0) {
+void *_wrap_Swig_malloc_capi_e92203664d165d5f(intgo _swig_go_0) {
   int arg1 ;
   void *result = 0 ;
   void *_swig_go_result;
@@ -264,7 +264,7 @@ void *_wrap_Swig_malloc_capi_00fc131bc9410964(intgo _swig_go_0) {
 }
 
 
-long long _wrap_SvcGoResponseBodyLen_capi_00fc131bc9410964(struct svc_response *_swig_go_0) {
+long long _wrap_SvcGoResponseBodyLen_capi_e92203664d165d5f(struct svc_response *_swig_go_0) {
   svc_response *arg1 = (svc_response *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -277,7 +277,7 @@ long long _wrap_SvcGoResponseBodyLen_capi_00fc131bc9410964(struct svc_response *
 }
 
 
-long long _wrap_SvcGoResponseBodyCopy_capi_00fc131bc9410964(struct svc_response *_swig_go_0, _goslice_ _swig_go_1) {
+long long _wrap_SvcGoResponseBodyCopy_capi_e92203664d165d5f(struct svc_response *_swig_go_0, _goslice_ _swig_go_1) {
   svc_response *arg1 = (svc_response *) 0 ;
   void *arg2 = (void *) 0 ;
   size_t arg3 ;
@@ -296,7 +296,7 @@ long long _wrap_SvcGoResponseBodyCopy_capi_00fc131bc9410964(struct svc_response 
 }
 
 
-struct svc_error *_wrap_SvcGoEngineOnHealth_capi_00fc131bc9410964(struct svc_engine *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcGoEngineOnHealth_capi_e92203664d165d5f(struct svc_engine *_swig_go_0, intgo _swig_go_1) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   uintptr_t arg2 ;
   svc_error *result = 0 ;
@@ -311,7 +311,7 @@ struct svc_error *_wrap_SvcGoEngineOnHealth_capi_00fc131bc9410964(struct svc_eng
 }
 
 
-struct svc_error *_wrap_SvcGoEngineOnLog_capi_00fc131bc9410964(struct svc_engine *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcGoEngineOnLog_capi_e92203664d165d5f(struct svc_engine *_swig_go_0, intgo _swig_go_1) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   uintptr_t arg2 ;
   svc_error *result = 0 ;
@@ -326,7 +326,7 @@ struct svc_error *_wrap_SvcGoEngineOnLog_capi_00fc131bc9410964(struct svc_engine
 }
 
 
-struct svc_error *_wrap_SvcGoRequestOnBalancer_capi_00fc131bc9410964(struct svc_request *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcGoRequestOnBalancer_capi_e92203664d165d5f(struct svc_request *_swig_go_0, intgo _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   uintptr_t arg2 ;
   svc_error *result = 0 ;
@@ -341,7 +341,7 @@ struct svc_error *_wrap_SvcGoRequestOnBalancer_capi_00fc131bc9410964(struct svc_
 }
 
 
-_gostring_ _wrap_SvcVersion_capi_00fc131bc9410964() {
+_gostring_ _wrap_SvcVersion_capi_e92203664d165d5f() {
   char *result = 0 ;
   _gostring_ _swig_go_result;
   
@@ -352,7 +352,7 @@ _gostring_ _wrap_SvcVersion_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_OK_capi_00fc131bc9410964() {
+intgo _wrap_SVC_OK_capi_e92203664d165d5f() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -364,7 +364,7 @@ intgo _wrap_SVC_OK_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_EINVAL_capi_00fc131bc9410964() {
+intgo _wrap_SVC_EINVAL_capi_e92203664d165d5f() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -376,7 +376,7 @@ intgo _wrap_SVC_EINVAL_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_EPHASE_capi_00fc131bc9410964() {
+intgo _wrap_SVC_EPHASE_capi_e92203664d165d5f() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -388,7 +388,7 @@ intgo _wrap_SVC_EPHASE_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_ENOTFOUND_capi_00fc131bc9410964() {
+intgo _wrap_SVC_ENOTFOUND_capi_e92203664d165d5f() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -400,7 +400,7 @@ intgo _wrap_SVC_ENOTFOUND_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_EEXIST_capi_00fc131bc9410964() {
+intgo _wrap_SVC_EEXIST_capi_e92203664d165d5f() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -412,7 +412,7 @@ intgo _wrap_SVC_EEXIST_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_ECONFIG_capi_00fc131bc9410964() {
+intgo _wrap_SVC_ECONFIG_capi_e92203664d165d5f() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -424,7 +424,7 @@ intgo _wrap_SVC_ECONFIG_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_ENOPEER_capi_00fc131bc9410964() {
+intgo _wrap_SVC_ENOPEER_capi_e92203664d165d5f() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -436,7 +436,7 @@ intgo _wrap_SVC_ENOPEER_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_EDNS_capi_00fc131bc9410964() {
+intgo _wrap_SVC_EDNS_capi_e92203664d165d5f() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -448,7 +448,7 @@ intgo _wrap_SVC_EDNS_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_ECONNECT_capi_00fc131bc9410964() {
+intgo _wrap_SVC_ECONNECT_capi_e92203664d165d5f() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -460,7 +460,7 @@ intgo _wrap_SVC_ECONNECT_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_ETIMEOUT_capi_00fc131bc9410964() {
+intgo _wrap_SVC_ETIMEOUT_capi_e92203664d165d5f() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -472,7 +472,7 @@ intgo _wrap_SVC_ETIMEOUT_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_ETLS_capi_00fc131bc9410964() {
+intgo _wrap_SVC_ETLS_capi_e92203664d165d5f() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -484,7 +484,7 @@ intgo _wrap_SVC_ETLS_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_EPROTO_capi_00fc131bc9410964() {
+intgo _wrap_SVC_EPROTO_capi_e92203664d165d5f() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -496,7 +496,7 @@ intgo _wrap_SVC_EPROTO_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_ECLOSED_capi_00fc131bc9410964() {
+intgo _wrap_SVC_ECLOSED_capi_e92203664d165d5f() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -508,7 +508,7 @@ intgo _wrap_SVC_ECLOSED_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_ENOMEM_capi_00fc131bc9410964() {
+intgo _wrap_SVC_ENOMEM_capi_e92203664d165d5f() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -520,7 +520,7 @@ intgo _wrap_SVC_ENOMEM_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_EINTERNAL_capi_00fc131bc9410964() {
+intgo _wrap_SVC_EINTERNAL_capi_e92203664d165d5f() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -532,7 +532,7 @@ intgo _wrap_SVC_EINTERNAL_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_ECANCELED_capi_00fc131bc9410964() {
+intgo _wrap_SVC_ECANCELED_capi_e92203664d165d5f() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -544,7 +544,7 @@ intgo _wrap_SVC_ECANCELED_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SvcErrorCode_capi_00fc131bc9410964(struct svc_error *_swig_go_0) {
+intgo _wrap_SvcErrorCode_capi_e92203664d165d5f(struct svc_error *_swig_go_0) {
   svc_error *arg1 = (svc_error *) 0 ;
   svc_code result;
   intgo _swig_go_result;
@@ -557,7 +557,7 @@ intgo _wrap_SvcErrorCode_capi_00fc131bc9410964(struct svc_error *_swig_go_0) {
 }
 
 
-_gostring_ _wrap_SvcErrorMessage_capi_00fc131bc9410964(struct svc_error *_swig_go_0) {
+_gostring_ _wrap_SvcErrorMessage_capi_e92203664d165d5f(struct svc_error *_swig_go_0) {
   svc_error *arg1 = (svc_error *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -570,7 +570,7 @@ _gostring_ _wrap_SvcErrorMessage_capi_00fc131bc9410964(struct svc_error *_swig_g
 }
 
 
-struct svc_error *_wrap_SvcErrorNew_capi_00fc131bc9410964(intgo _swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcErrorNew_capi_e92203664d165d5f(intgo _swig_go_0, _gostring_ _swig_go_1) {
   svc_code arg1 ;
   char *arg2 = (char *) 0 ;
   svc_error *result = 0 ;
@@ -590,7 +590,7 @@ struct svc_error *_wrap_SvcErrorNew_capi_00fc131bc9410964(intgo _swig_go_0, _gos
 }
 
 
-void _wrap_SvcErrorFree_capi_00fc131bc9410964(struct svc_error *_swig_go_0) {
+void _wrap_SvcErrorFree_capi_e92203664d165d5f(struct svc_error *_swig_go_0) {
   svc_error *arg1 = (svc_error *) 0 ;
   
   arg1 = *(svc_error **)&_swig_go_0; 
@@ -600,7 +600,7 @@ void _wrap_SvcErrorFree_capi_00fc131bc9410964(struct svc_error *_swig_go_0) {
 }
 
 
-_gostring_ _wrap_SvcCodeName_capi_00fc131bc9410964(intgo _swig_go_0) {
+_gostring_ _wrap_SvcCodeName_capi_e92203664d165d5f(intgo _swig_go_0) {
   svc_code arg1 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -613,7 +613,7 @@ _gostring_ _wrap_SvcCodeName_capi_00fc131bc9410964(intgo _swig_go_0) {
 }
 
 
-void _wrap_SvcFree_capi_00fc131bc9410964(void *_swig_go_0) {
+void _wrap_SvcFree_capi_e92203664d165d5f(void *_swig_go_0) {
   void *arg1 = (void *) 0 ;
   
   arg1 = *(void **)&_swig_go_0; 
@@ -623,7 +623,7 @@ void _wrap_SvcFree_capi_00fc131bc9410964(void *_swig_go_0) {
 }
 
 
-intgo _wrap_SVC_PHASE_REWRITE_capi_00fc131bc9410964() {
+intgo _wrap_SVC_PHASE_REWRITE_capi_e92203664d165d5f() {
   enum svc_phase result;
   intgo _swig_go_result;
   
@@ -635,7 +635,7 @@ intgo _wrap_SVC_PHASE_REWRITE_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_PHASE_ACCESS_capi_00fc131bc9410964() {
+intgo _wrap_SVC_PHASE_ACCESS_capi_e92203664d165d5f() {
   enum svc_phase result;
   intgo _swig_go_result;
   
@@ -647,7 +647,7 @@ intgo _wrap_SVC_PHASE_ACCESS_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_PHASE_BALANCER_capi_00fc131bc9410964() {
+intgo _wrap_SVC_PHASE_BALANCER_capi_e92203664d165d5f() {
   enum svc_phase result;
   intgo _swig_go_result;
   
@@ -659,7 +659,7 @@ intgo _wrap_SVC_PHASE_BALANCER_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_PHASE_LOG_capi_00fc131bc9410964() {
+intgo _wrap_SVC_PHASE_LOG_capi_e92203664d165d5f() {
   enum svc_phase result;
   intgo _swig_go_result;
   
@@ -671,7 +671,7 @@ intgo _wrap_SVC_PHASE_LOG_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_OUTCOME_OK_capi_00fc131bc9410964() {
+intgo _wrap_SVC_OUTCOME_OK_capi_e92203664d165d5f() {
   enum svc_outcome result;
   intgo _swig_go_result;
   
@@ -683,7 +683,7 @@ intgo _wrap_SVC_OUTCOME_OK_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_OUTCOME_HTTP_capi_00fc131bc9410964() {
+intgo _wrap_SVC_OUTCOME_HTTP_capi_e92203664d165d5f() {
   enum svc_outcome result;
   intgo _swig_go_result;
   
@@ -695,7 +695,7 @@ intgo _wrap_SVC_OUTCOME_HTTP_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_OUTCOME_TCP_FAILURE_capi_00fc131bc9410964() {
+intgo _wrap_SVC_OUTCOME_TCP_FAILURE_capi_e92203664d165d5f() {
   enum svc_outcome result;
   intgo _swig_go_result;
   
@@ -707,7 +707,7 @@ intgo _wrap_SVC_OUTCOME_TCP_FAILURE_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_OUTCOME_TIMEOUT_capi_00fc131bc9410964() {
+intgo _wrap_SVC_OUTCOME_TIMEOUT_capi_e92203664d165d5f() {
   enum svc_outcome result;
   intgo _swig_go_result;
   
@@ -719,7 +719,7 @@ intgo _wrap_SVC_OUTCOME_TIMEOUT_capi_00fc131bc9410964() {
 }
 
 
-struct svc_error *_wrap_SvcEngineNew_capi_00fc131bc9410964(svc_engine **_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcEngineNew_capi_e92203664d165d5f(svc_engine **_swig_go_0, _gostring_ _swig_go_1) {
   svc_engine **arg1 = (svc_engine **) 0 ;
   char *arg2 = (char *) 0 ;
   svc_engine *temp1 = NULL ;
@@ -746,7 +746,7 @@ struct svc_error *_wrap_SvcEngineNew_capi_00fc131bc9410964(svc_engine **_swig_go
 }
 
 
-void _wrap_SvcEngineFree_capi_00fc131bc9410964(struct svc_engine *_swig_go_0) {
+void _wrap_SvcEngineFree_capi_e92203664d165d5f(struct svc_engine *_swig_go_0) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   
   arg1 = *(svc_engine **)&_swig_go_0; 
@@ -756,7 +756,7 @@ void _wrap_SvcEngineFree_capi_00fc131bc9410964(struct svc_engine *_swig_go_0) {
 }
 
 
-struct svc_error *_wrap_SvcEngineLoadConfig_capi_00fc131bc9410964(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcEngineLoadConfig_capi_e92203664d165d5f(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   size_t arg3 ;
@@ -775,7 +775,7 @@ struct svc_error *_wrap_SvcEngineLoadConfig_capi_00fc131bc9410964(struct svc_eng
 }
 
 
-struct svc_error *_wrap_SvcUpstreamUpsert_capi_00fc131bc9410964(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcUpstreamUpsert_capi_e92203664d165d5f(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   svc_error *result = 0 ;
@@ -795,7 +795,7 @@ struct svc_error *_wrap_SvcUpstreamUpsert_capi_00fc131bc9410964(struct svc_engin
 }
 
 
-struct svc_error *_wrap_SvcUpstreamDelete_capi_00fc131bc9410964(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcUpstreamDelete_capi_e92203664d165d5f(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   svc_error *result = 0 ;
@@ -820,7 +820,7 @@ struct svc_error *_wrap_SvcUpstreamDelete_capi_00fc131bc9410964(struct svc_engin
 }
 
 
-struct svc_error *_wrap_SvcUpstreamGet_capi_00fc131bc9410964(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_* _swig_go_2) {
+struct svc_error *_wrap_SvcUpstreamGet_capi_e92203664d165d5f(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_* _swig_go_2) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   char **arg3 = (char **) 0 ;
@@ -854,7 +854,7 @@ struct svc_error *_wrap_SvcUpstreamGet_capi_00fc131bc9410964(struct svc_engine *
 }
 
 
-struct svc_error *_wrap_SvcTargetAdd_capi_00fc131bc9410964(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3) {
+struct svc_error *_wrap_SvcTargetAdd_capi_e92203664d165d5f(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -883,7 +883,7 @@ struct svc_error *_wrap_SvcTargetAdd_capi_00fc131bc9410964(struct svc_engine *_s
 }
 
 
-struct svc_error *_wrap_SvcTargetDelete_capi_00fc131bc9410964(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
+struct svc_error *_wrap_SvcTargetDelete_capi_e92203664d165d5f(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -910,7 +910,7 @@ struct svc_error *_wrap_SvcTargetDelete_capi_00fc131bc9410964(struct svc_engine 
 }
 
 
-struct svc_error *_wrap_SvcTargetSetHealth_capi_00fc131bc9410964(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, intgo _swig_go_4) {
+struct svc_error *_wrap_SvcTargetSetHealth_capi_e92203664d165d5f(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, intgo _swig_go_4) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -951,7 +951,7 @@ struct svc_error *_wrap_SvcTargetSetHealth_capi_00fc131bc9410964(struct svc_engi
 }
 
 
-struct svc_error *_wrap_SvcUpstreamHealth_capi_00fc131bc9410964(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_* _swig_go_2) {
+struct svc_error *_wrap_SvcUpstreamHealth_capi_e92203664d165d5f(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_* _swig_go_2) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   char **arg3 = (char **) 0 ;
@@ -980,7 +980,7 @@ struct svc_error *_wrap_SvcUpstreamHealth_capi_00fc131bc9410964(struct svc_engin
 }
 
 
-struct svc_error *_wrap_SvcCertChainParsePem_capi_00fc131bc9410964(svc_cert_chain **_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcCertChainParsePem_capi_e92203664d165d5f(svc_cert_chain **_swig_go_0, _gostring_ _swig_go_1) {
   svc_cert_chain **arg1 = (svc_cert_chain **) 0 ;
   char *arg2 = (char *) 0 ;
   size_t arg3 ;
@@ -1001,7 +1001,7 @@ struct svc_error *_wrap_SvcCertChainParsePem_capi_00fc131bc9410964(svc_cert_chai
 }
 
 
-struct svc_error *_wrap_SvcPrivateKeyParsePem_capi_00fc131bc9410964(svc_private_key **_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
+struct svc_error *_wrap_SvcPrivateKeyParsePem_capi_e92203664d165d5f(svc_private_key **_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
   svc_private_key **arg1 = (svc_private_key **) 0 ;
   char *arg2 = (char *) 0 ;
   size_t arg3 ;
@@ -1034,7 +1034,7 @@ struct svc_error *_wrap_SvcPrivateKeyParsePem_capi_00fc131bc9410964(svc_private_
 }
 
 
-struct svc_error *_wrap_SvcTrustStoreNew_capi_00fc131bc9410964(svc_trust_store **_swig_go_0) {
+struct svc_error *_wrap_SvcTrustStoreNew_capi_e92203664d165d5f(svc_trust_store **_swig_go_0) {
   svc_trust_store **arg1 = (svc_trust_store **) 0 ;
   svc_trust_store *temp1 = NULL ;
   svc_error *result = 0 ;
@@ -1049,7 +1049,7 @@ struct svc_error *_wrap_SvcTrustStoreNew_capi_00fc131bc9410964(svc_trust_store *
 }
 
 
-struct svc_error *_wrap_SvcTrustStoreAddPem_capi_00fc131bc9410964(struct svc_trust_store *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcTrustStoreAddPem_capi_e92203664d165d5f(struct svc_trust_store *_swig_go_0, _gostring_ _swig_go_1) {
   svc_trust_store *arg1 = (svc_trust_store *) 0 ;
   char *arg2 = (char *) 0 ;
   size_t arg3 ;
@@ -1068,7 +1068,7 @@ struct svc_error *_wrap_SvcTrustStoreAddPem_capi_00fc131bc9410964(struct svc_tru
 }
 
 
-struct svc_error *_wrap_SvcTrustStoreLoadFile_capi_00fc131bc9410964(struct svc_trust_store *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcTrustStoreLoadFile_capi_e92203664d165d5f(struct svc_trust_store *_swig_go_0, _gostring_ _swig_go_1) {
   svc_trust_store *arg1 = (svc_trust_store *) 0 ;
   char *arg2 = (char *) 0 ;
   svc_error *result = 0 ;
@@ -1088,7 +1088,7 @@ struct svc_error *_wrap_SvcTrustStoreLoadFile_capi_00fc131bc9410964(struct svc_t
 }
 
 
-struct svc_error *_wrap_SvcTrustStoreLoadSystem_capi_00fc131bc9410964(struct svc_trust_store *_swig_go_0) {
+struct svc_error *_wrap_SvcTrustStoreLoadSystem_capi_e92203664d165d5f(struct svc_trust_store *_swig_go_0) {
   svc_trust_store *arg1 = (svc_trust_store *) 0 ;
   svc_error *result = 0 ;
   struct svc_error *_swig_go_result;
@@ -1101,7 +1101,7 @@ struct svc_error *_wrap_SvcTrustStoreLoadSystem_capi_00fc131bc9410964(struct svc
 }
 
 
-void _wrap_SvcCertChainFree_capi_00fc131bc9410964(struct svc_cert_chain *_swig_go_0) {
+void _wrap_SvcCertChainFree_capi_e92203664d165d5f(struct svc_cert_chain *_swig_go_0) {
   svc_cert_chain *arg1 = (svc_cert_chain *) 0 ;
   
   arg1 = *(svc_cert_chain **)&_swig_go_0; 
@@ -1111,7 +1111,7 @@ void _wrap_SvcCertChainFree_capi_00fc131bc9410964(struct svc_cert_chain *_swig_g
 }
 
 
-void _wrap_SvcPrivateKeyFree_capi_00fc131bc9410964(struct svc_private_key *_swig_go_0) {
+void _wrap_SvcPrivateKeyFree_capi_e92203664d165d5f(struct svc_private_key *_swig_go_0) {
   svc_private_key *arg1 = (svc_private_key *) 0 ;
   
   arg1 = *(svc_private_key **)&_swig_go_0; 
@@ -1121,7 +1121,7 @@ void _wrap_SvcPrivateKeyFree_capi_00fc131bc9410964(struct svc_private_key *_swig
 }
 
 
-void _wrap_SvcTrustStoreFree_capi_00fc131bc9410964(struct svc_trust_store *_swig_go_0) {
+void _wrap_SvcTrustStoreFree_capi_e92203664d165d5f(struct svc_trust_store *_swig_go_0) {
   svc_trust_store *arg1 = (svc_trust_store *) 0 ;
   
   arg1 = *(svc_trust_store **)&_swig_go_0; 
@@ -1131,7 +1131,7 @@ void _wrap_SvcTrustStoreFree_capi_00fc131bc9410964(struct svc_trust_store *_swig
 }
 
 
-struct svc_error *_wrap_SvcRequestNew_capi_00fc131bc9410964(svc_request **_swig_go_0, struct svc_engine *_swig_go_1) {
+struct svc_error *_wrap_SvcRequestNew_capi_e92203664d165d5f(svc_request **_swig_go_0, struct svc_engine *_swig_go_1) {
   svc_request **arg1 = (svc_request **) 0 ;
   svc_engine *arg2 = (svc_engine *) 0 ;
   svc_request *temp1 = NULL ;
@@ -1148,7 +1148,7 @@ struct svc_error *_wrap_SvcRequestNew_capi_00fc131bc9410964(svc_request **_swig_
 }
 
 
-void _wrap_SvcRequestFree_capi_00fc131bc9410964(struct svc_request *_swig_go_0) {
+void _wrap_SvcRequestFree_capi_e92203664d165d5f(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   
   arg1 = *(svc_request **)&_swig_go_0; 
@@ -1158,7 +1158,7 @@ void _wrap_SvcRequestFree_capi_00fc131bc9410964(struct svc_request *_swig_go_0) 
 }
 
 
-struct svc_error *_wrap_SvcRequestSetPhase_capi_00fc131bc9410964(struct svc_request *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcRequestSetPhase_capi_e92203664d165d5f(struct svc_request *_swig_go_0, intgo _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_phase arg2 ;
   svc_error *result = 0 ;
@@ -1173,7 +1173,7 @@ struct svc_error *_wrap_SvcRequestSetPhase_capi_00fc131bc9410964(struct svc_requ
 }
 
 
-intgo _wrap_SvcRequestPhase_capi_00fc131bc9410964(struct svc_request *_swig_go_0) {
+intgo _wrap_SvcRequestPhase_capi_e92203664d165d5f(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_phase result;
   intgo _swig_go_result;
@@ -1186,7 +1186,7 @@ intgo _wrap_SvcRequestPhase_capi_00fc131bc9410964(struct svc_request *_swig_go_0
 }
 
 
-struct svc_error *_wrap_SvcSetUpstream_capi_00fc131bc9410964(struct svc_request *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcSetUpstream_capi_e92203664d165d5f(struct svc_request *_swig_go_0, _gostring_ _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *arg2 = (char *) 0 ;
   svc_error *result = 0 ;
@@ -1206,7 +1206,7 @@ struct svc_error *_wrap_SvcSetUpstream_capi_00fc131bc9410964(struct svc_request 
 }
 
 
-struct svc_error *_wrap_SvcSetTarget_capi_00fc131bc9410964(struct svc_request *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
+struct svc_error *_wrap_SvcSetTarget_capi_e92203664d165d5f(struct svc_request *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *arg2 = (char *) 0 ;
   int arg3 ;
@@ -1228,7 +1228,7 @@ struct svc_error *_wrap_SvcSetTarget_capi_00fc131bc9410964(struct svc_request *_
 }
 
 
-struct svc_error *_wrap_SvcSetTlsCertKey_capi_00fc131bc9410964(struct svc_request *_swig_go_0, struct svc_cert_chain *_swig_go_1, struct svc_private_key *_swig_go_2) {
+struct svc_error *_wrap_SvcSetTlsCertKey_capi_e92203664d165d5f(struct svc_request *_swig_go_0, struct svc_cert_chain *_swig_go_1, struct svc_private_key *_swig_go_2) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_cert_chain *arg2 = (svc_cert_chain *) 0 ;
   svc_private_key *arg3 = (svc_private_key *) 0 ;
@@ -1245,7 +1245,7 @@ struct svc_error *_wrap_SvcSetTlsCertKey_capi_00fc131bc9410964(struct svc_reques
 }
 
 
-struct svc_error *_wrap_SvcSetTlsVerify_capi_00fc131bc9410964(struct svc_request *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcSetTlsVerify_capi_e92203664d165d5f(struct svc_request *_swig_go_0, intgo _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   int arg2 ;
   svc_error *result = 0 ;
@@ -1260,7 +1260,7 @@ struct svc_error *_wrap_SvcSetTlsVerify_capi_00fc131bc9410964(struct svc_request
 }
 
 
-struct svc_error *_wrap_SvcSetTlsVerifyDepth_capi_00fc131bc9410964(struct svc_request *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcSetTlsVerifyDepth_capi_e92203664d165d5f(struct svc_request *_swig_go_0, intgo _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   int arg2 ;
   svc_error *result = 0 ;
@@ -1275,7 +1275,7 @@ struct svc_error *_wrap_SvcSetTlsVerifyDepth_capi_00fc131bc9410964(struct svc_re
 }
 
 
-struct svc_error *_wrap_SvcSetTlsVerifyStore_capi_00fc131bc9410964(struct svc_request *_swig_go_0, struct svc_trust_store *_swig_go_1) {
+struct svc_error *_wrap_SvcSetTlsVerifyStore_capi_e92203664d165d5f(struct svc_request *_swig_go_0, struct svc_trust_store *_swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_trust_store *arg2 = (svc_trust_store *) 0 ;
   svc_error *result = 0 ;
@@ -1290,7 +1290,7 @@ struct svc_error *_wrap_SvcSetTlsVerifyStore_capi_00fc131bc9410964(struct svc_re
 }
 
 
-struct svc_error *_wrap_SvcSetRetries_capi_00fc131bc9410964(struct svc_request *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcSetRetries_capi_e92203664d165d5f(struct svc_request *_swig_go_0, intgo _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   int arg2 ;
   svc_error *result = 0 ;
@@ -1305,7 +1305,7 @@ struct svc_error *_wrap_SvcSetRetries_capi_00fc131bc9410964(struct svc_request *
 }
 
 
-struct svc_error *_wrap_SvcSetTimeouts_capi_00fc131bc9410964(struct svc_request *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2, intgo _swig_go_3) {
+struct svc_error *_wrap_SvcSetTimeouts_capi_e92203664d165d5f(struct svc_request *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2, intgo _swig_go_3) {
   svc_request *arg1 = (svc_request *) 0 ;
   int arg2 ;
   int arg3 ;
@@ -1324,7 +1324,7 @@ struct svc_error *_wrap_SvcSetTimeouts_capi_00fc131bc9410964(struct svc_request 
 }
 
 
-struct svc_error *_wrap_SvcSetHashKey_capi_00fc131bc9410964(struct svc_request *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcSetHashKey_capi_e92203664d165d5f(struct svc_request *_swig_go_0, _gostring_ _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *arg2 = (char *) 0 ;
   size_t arg3 ;
@@ -1343,7 +1343,7 @@ struct svc_error *_wrap_SvcSetHashKey_capi_00fc131bc9410964(struct svc_request *
 }
 
 
-struct svc_error *_wrap_SvcRequestSetScheme_capi_00fc131bc9410964(struct svc_request *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcRequestSetScheme_capi_e92203664d165d5f(struct svc_request *_swig_go_0, _gostring_ _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *arg2 = (char *) 0 ;
   svc_error *result = 0 ;
@@ -1363,7 +1363,7 @@ struct svc_error *_wrap_SvcRequestSetScheme_capi_00fc131bc9410964(struct svc_req
 }
 
 
-_gostring_ _wrap_SvcRequestScheme_capi_00fc131bc9410964(struct svc_request *_swig_go_0) {
+_gostring_ _wrap_SvcRequestScheme_capi_e92203664d165d5f(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1376,7 +1376,7 @@ _gostring_ _wrap_SvcRequestScheme_capi_00fc131bc9410964(struct svc_request *_swi
 }
 
 
-intgo _wrap_SVC_HASH_CONSUMER_capi_00fc131bc9410964() {
+intgo _wrap_SVC_HASH_CONSUMER_capi_e92203664d165d5f() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1388,7 +1388,7 @@ intgo _wrap_SVC_HASH_CONSUMER_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_HASH_IP_capi_00fc131bc9410964() {
+intgo _wrap_SVC_HASH_IP_capi_e92203664d165d5f() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1400,7 +1400,7 @@ intgo _wrap_SVC_HASH_IP_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_HASH_HEADER_capi_00fc131bc9410964() {
+intgo _wrap_SVC_HASH_HEADER_capi_e92203664d165d5f() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1412,7 +1412,7 @@ intgo _wrap_SVC_HASH_HEADER_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_HASH_COOKIE_capi_00fc131bc9410964() {
+intgo _wrap_SVC_HASH_COOKIE_capi_e92203664d165d5f() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1424,7 +1424,7 @@ intgo _wrap_SVC_HASH_COOKIE_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_HASH_PATH_capi_00fc131bc9410964() {
+intgo _wrap_SVC_HASH_PATH_capi_e92203664d165d5f() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1436,7 +1436,7 @@ intgo _wrap_SVC_HASH_PATH_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_HASH_QUERY_ARG_capi_00fc131bc9410964() {
+intgo _wrap_SVC_HASH_QUERY_ARG_capi_e92203664d165d5f() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1448,7 +1448,7 @@ intgo _wrap_SVC_HASH_QUERY_ARG_capi_00fc131bc9410964() {
 }
 
 
-intgo _wrap_SVC_HASH_URI_CAPTURE_capi_00fc131bc9410964() {
+intgo _wrap_SVC_HASH_URI_CAPTURE_capi_e92203664d165d5f() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1460,7 +1460,7 @@ intgo _wrap_SVC_HASH_URI_CAPTURE_capi_00fc131bc9410964() {
 }
 
 
-struct svc_error *_wrap_SvcRequestSetHashInput_capi_00fc131bc9410964(struct svc_request *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3) {
+struct svc_error *_wrap_SvcRequestSetHashInput_capi_e92203664d165d5f(struct svc_request *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_hash_on arg2 ;
   char *arg3 = (char *) 0 ;
@@ -1499,7 +1499,7 @@ struct svc_error *_wrap_SvcRequestSetHashInput_capi_00fc131bc9410964(struct svc_
 }
 
 
-struct svc_error *_wrap_SvcRequestPick_capi_00fc131bc9410964(struct svc_request *_swig_go_0) {
+struct svc_error *_wrap_SvcRequestPick_capi_e92203664d165d5f(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_error *result = 0 ;
   struct svc_error *_swig_go_result;
@@ -1512,7 +1512,7 @@ struct svc_error *_wrap_SvcRequestPick_capi_00fc131bc9410964(struct svc_request 
 }
 
 
-_gostring_ _wrap_SvcRequestPeerIp_capi_00fc131bc9410964(struct svc_request *_swig_go_0) {
+_gostring_ _wrap_SvcRequestPeerIp_capi_e92203664d165d5f(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1525,7 +1525,7 @@ _gostring_ _wrap_SvcRequestPeerIp_capi_00fc131bc9410964(struct svc_request *_swi
 }
 
 
-intgo _wrap_SvcRequestPeerPort_capi_00fc131bc9410964(struct svc_request *_swig_go_0) {
+intgo _wrap_SvcRequestPeerPort_capi_e92203664d165d5f(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1538,7 +1538,7 @@ intgo _wrap_SvcRequestPeerPort_capi_00fc131bc9410964(struct svc_request *_swig_g
 }
 
 
-_gostring_ _wrap_SvcRequestPeerHost_capi_00fc131bc9410964(struct svc_request *_swig_go_0) {
+_gostring_ _wrap_SvcRequestPeerHost_capi_e92203664d165d5f(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1551,7 +1551,7 @@ _gostring_ _wrap_SvcRequestPeerHost_capi_00fc131bc9410964(struct svc_request *_s
 }
 
 
-intgo _wrap_SvcRequestTries_capi_00fc131bc9410964(struct svc_request *_swig_go_0) {
+intgo _wrap_SvcRequestTries_capi_e92203664d165d5f(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1564,7 +1564,7 @@ intgo _wrap_SvcRequestTries_capi_00fc131bc9410964(struct svc_request *_swig_go_0
 }
 
 
-struct svc_error *_wrap_SvcRequestReport_capi_00fc131bc9410964(struct svc_request *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2, intgo _swig_go_3) {
+struct svc_error *_wrap_SvcRequestReport_capi_e92203664d165d5f(struct svc_request *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2, intgo _swig_go_3) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_outcome arg2 ;
   int arg3 ;
@@ -1583,7 +1583,7 @@ struct svc_error *_wrap_SvcRequestReport_capi_00fc131bc9410964(struct svc_reques
 }
 
 
-struct svc_error *_wrap_SvcRequestConnect_capi_00fc131bc9410964(struct svc_request *_swig_go_0, svc_conn **_swig_go_1) {
+struct svc_error *_wrap_SvcRequestConnect_capi_e92203664d165d5f(struct svc_request *_swig_go_0, svc_conn **_swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_conn **arg2 = (svc_conn **) 0 ;
   svc_conn *temp2 = NULL ;
@@ -1600,7 +1600,7 @@ struct svc_error *_wrap_SvcRequestConnect_capi_00fc131bc9410964(struct svc_reque
 }
 
 
-void _wrap_SvcRequestCancel_capi_00fc131bc9410964(struct svc_request *_swig_go_0) {
+void _wrap_SvcRequestCancel_capi_e92203664d165d5f(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   
   arg1 = *(svc_request **)&_swig_go_0; 
@@ -1610,7 +1610,7 @@ void _wrap_SvcRequestCancel_capi_00fc131bc9410964(struct svc_request *_swig_go_0
 }
 
 
-struct svc_error *_wrap_SvcConnWrite_capi_00fc131bc9410964(struct svc_conn *_swig_go_0, _goslice_ _swig_go_1) {
+struct svc_error *_wrap_SvcConnWrite_capi_e92203664d165d5f(struct svc_conn *_swig_go_0, _goslice_ _swig_go_1) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   void *arg2 = (void *) 0 ;
   size_t arg3 ;
@@ -1629,7 +1629,7 @@ struct svc_error *_wrap_SvcConnWrite_capi_00fc131bc9410964(struct svc_conn *_swi
 }
 
 
-struct svc_error *_wrap_SvcConnRead_capi_00fc131bc9410964(struct svc_conn *_swig_go_0, _goslice_ _swig_go_1, long long *_swig_go_2) {
+struct svc_error *_wrap_SvcConnRead_capi_e92203664d165d5f(struct svc_conn *_swig_go_0, _goslice_ _swig_go_1, long long *_swig_go_2) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   void *arg2 = (void *) 0 ;
   size_t arg3 ;
@@ -1650,7 +1650,26 @@ struct svc_error *_wrap_SvcConnRead_capi_00fc131bc9410964(struct svc_conn *_swig
 }
 
 
-struct svc_error *_wrap_SvcConnSetTimeouts_capi_00fc131bc9410964(struct svc_conn *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
+struct svc_error *_wrap_SvcConnWaitReadable_capi_e92203664d165d5f(struct svc_conn *_swig_go_0, intgo _swig_go_1, intgo *_swig_go_2) {
+  svc_conn *arg1 = (svc_conn *) 0 ;
+  int arg2 ;
+  int *arg3 = (int *) 0 ;
+  int temp3 = 0 ;
+  svc_error *result = 0 ;
+  struct svc_error *_swig_go_result;
+  
+  arg1 = *(svc_conn **)&_swig_go_0; 
+  arg2 = (int)_swig_go_1; 
+  arg3 = &temp3; 
+  
+  result = (svc_error *)svc_conn_wait_readable(arg1,arg2,arg3);
+  *(svc_error **)&_swig_go_result = (svc_error *)result; 
+  if (_swig_go_2) *_swig_go_2 = (intgo)temp3; 
+  return _swig_go_result;
+}
+
+
+struct svc_error *_wrap_SvcConnSetTimeouts_capi_e92203664d165d5f(struct svc_conn *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   int arg2 ;
   int arg3 ;
@@ -1667,7 +1686,7 @@ struct svc_error *_wrap_SvcConnSetTimeouts_capi_00fc131bc9410964(struct svc_conn
 }
 
 
-void _wrap_SvcConnCancel_capi_00fc131bc9410964(struct svc_conn *_swig_go_0) {
+void _wrap_SvcConnCancel_capi_e92203664d165d5f(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   
   arg1 = *(svc_conn **)&_swig_go_0; 
@@ -1677,7 +1696,7 @@ void _wrap_SvcConnCancel_capi_00fc131bc9410964(struct svc_conn *_swig_go_0) {
 }
 
 
-_gostring_ _wrap_SvcConnPeerIp_capi_00fc131bc9410964(struct svc_conn *_swig_go_0) {
+_gostring_ _wrap_SvcConnPeerIp_capi_e92203664d165d5f(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1690,7 +1709,7 @@ _gostring_ _wrap_SvcConnPeerIp_capi_00fc131bc9410964(struct svc_conn *_swig_go_0
 }
 
 
-intgo _wrap_SvcConnPeerPort_capi_00fc131bc9410964(struct svc_conn *_swig_go_0) {
+intgo _wrap_SvcConnPeerPort_capi_e92203664d165d5f(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1703,7 +1722,7 @@ intgo _wrap_SvcConnPeerPort_capi_00fc131bc9410964(struct svc_conn *_swig_go_0) {
 }
 
 
-_gostring_ _wrap_SvcConnPeerHost_capi_00fc131bc9410964(struct svc_conn *_swig_go_0) {
+_gostring_ _wrap_SvcConnPeerHost_capi_e92203664d165d5f(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1716,7 +1735,7 @@ _gostring_ _wrap_SvcConnPeerHost_capi_00fc131bc9410964(struct svc_conn *_swig_go
 }
 
 
-intgo _wrap_SvcConnReused_capi_00fc131bc9410964(struct svc_conn *_swig_go_0) {
+intgo _wrap_SvcConnReused_capi_e92203664d165d5f(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1729,7 +1748,7 @@ intgo _wrap_SvcConnReused_capi_00fc131bc9410964(struct svc_conn *_swig_go_0) {
 }
 
 
-intgo _wrap_SvcConnTlsResumed_capi_00fc131bc9410964(struct svc_conn *_swig_go_0) {
+intgo _wrap_SvcConnTlsResumed_capi_e92203664d165d5f(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1742,7 +1761,7 @@ intgo _wrap_SvcConnTlsResumed_capi_00fc131bc9410964(struct svc_conn *_swig_go_0)
 }
 
 
-_gostring_ _wrap_SvcConnTlsVersion_capi_00fc131bc9410964(struct svc_conn *_swig_go_0) {
+_gostring_ _wrap_SvcConnTlsVersion_capi_e92203664d165d5f(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1755,7 +1774,7 @@ _gostring_ _wrap_SvcConnTlsVersion_capi_00fc131bc9410964(struct svc_conn *_swig_
 }
 
 
-void _wrap_SvcConnRelease_capi_00fc131bc9410964(struct svc_conn *_swig_go_0, intgo _swig_go_1) {
+void _wrap_SvcConnRelease_capi_e92203664d165d5f(struct svc_conn *_swig_go_0, intgo _swig_go_1) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   int arg2 ;
   
@@ -1767,7 +1786,7 @@ void _wrap_SvcConnRelease_capi_00fc131bc9410964(struct svc_conn *_swig_go_0, int
 }
 
 
-struct svc_error *_wrap_SvcRequestSend_capi_00fc131bc9410964(struct svc_request *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _goslice_ _swig_go_4, svc_response **_swig_go_5) {
+struct svc_error *_wrap_SvcRequestSend_capi_e92203664d165d5f(struct svc_request *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _goslice_ _swig_go_4, svc_response **_swig_go_5) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -1841,7 +1860,7 @@ struct svc_error *_wrap_SvcRequestSend_capi_00fc131bc9410964(struct svc_request 
 }
 
 
-intgo _wrap_SvcResponseStatus_capi_00fc131bc9410964(struct svc_response *_swig_go_0) {
+intgo _wrap_SvcResponseStatus_capi_e92203664d165d5f(struct svc_response *_swig_go_0) {
   svc_response *arg1 = (svc_response *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1854,7 +1873,7 @@ intgo _wrap_SvcResponseStatus_capi_00fc131bc9410964(struct svc_response *_swig_g
 }
 
 
-_gostring_ _wrap_SvcResponseHeader_capi_00fc131bc9410964(struct svc_response *_swig_go_0, _gostring_ _swig_go_1) {
+_gostring_ _wrap_SvcResponseHeader_capi_e92203664d165d5f(struct svc_response *_swig_go_0, _gostring_ _swig_go_1) {
   svc_response *arg1 = (svc_response *) 0 ;
   char *arg2 = (char *) 0 ;
   char *result = 0 ;
@@ -1879,7 +1898,7 @@ _gostring_ _wrap_SvcResponseHeader_capi_00fc131bc9410964(struct svc_response *_s
 }
 
 
-long long _wrap_SvcResponseHeaderCount_capi_00fc131bc9410964(struct svc_response *_swig_go_0) {
+long long _wrap_SvcResponseHeaderCount_capi_e92203664d165d5f(struct svc_response *_swig_go_0) {
   svc_response *arg1 = (svc_response *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -1892,7 +1911,7 @@ long long _wrap_SvcResponseHeaderCount_capi_00fc131bc9410964(struct svc_response
 }
 
 
-intgo _wrap_SvcResponseHeaderAt_capi_00fc131bc9410964(struct svc_response *_swig_go_0, long long _swig_go_1, _gostring_* _swig_go_2, _gostring_* _swig_go_3) {
+intgo _wrap_SvcResponseHeaderAt_capi_e92203664d165d5f(struct svc_response *_swig_go_0, long long _swig_go_1, _gostring_* _swig_go_2, _gostring_* _swig_go_3) {
   svc_response *arg1 = (svc_response *) 0 ;
   size_t arg2 ;
   char **arg3 = (char **) 0 ;
@@ -1925,7 +1944,7 @@ intgo _wrap_SvcResponseHeaderAt_capi_00fc131bc9410964(struct svc_response *_swig
 }
 
 
-void *_wrap_SvcResponseBody_capi_00fc131bc9410964(struct svc_response *_swig_go_0, long long *_swig_go_1) {
+void *_wrap_SvcResponseBody_capi_e92203664d165d5f(struct svc_response *_swig_go_0, long long *_swig_go_1) {
   svc_response *arg1 = (svc_response *) 0 ;
   size_t *arg2 = (size_t *) 0 ;
   void *result = 0 ;
@@ -1940,7 +1959,7 @@ void *_wrap_SvcResponseBody_capi_00fc131bc9410964(struct svc_response *_swig_go_
 }
 
 
-_gostring_ _wrap_SvcResponsePeerIp_capi_00fc131bc9410964(struct svc_response *_swig_go_0) {
+_gostring_ _wrap_SvcResponsePeerIp_capi_e92203664d165d5f(struct svc_response *_swig_go_0) {
   svc_response *arg1 = (svc_response *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1953,7 +1972,7 @@ _gostring_ _wrap_SvcResponsePeerIp_capi_00fc131bc9410964(struct svc_response *_s
 }
 
 
-intgo _wrap_SvcResponsePeerPort_capi_00fc131bc9410964(struct svc_response *_swig_go_0) {
+intgo _wrap_SvcResponsePeerPort_capi_e92203664d165d5f(struct svc_response *_swig_go_0) {
   svc_response *arg1 = (svc_response *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1966,7 +1985,7 @@ intgo _wrap_SvcResponsePeerPort_capi_00fc131bc9410964(struct svc_response *_swig
 }
 
 
-void _wrap_SvcResponseFree_capi_00fc131bc9410964(struct svc_response *_swig_go_0) {
+void _wrap_SvcResponseFree_capi_e92203664d165d5f(struct svc_response *_swig_go_0) {
   svc_response *arg1 = (svc_response *) 0 ;
   
   arg1 = *(svc_response **)&_swig_go_0; 
