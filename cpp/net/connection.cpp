@@ -41,7 +41,7 @@ Status Connection::TlsIo(bool write, void* buf, size_t len, size_t* n, const Dea
     const int ret = write ? SSL_write_ex(ssl_, buf, len, &done) : SSL_read_ex(ssl_, buf, len, &done);
     if (ret == 1) {
       *n = done;
-      if (!write) buffered_.store(static_cast<size_t>(SSL_pending(ssl_)));
+      if (!write) buffered_.store(SSL_has_pending(ssl_) ? 1 : 0);
       return Status::Ok();
     }
     const int err = SSL_get_error(ssl_, ret);
@@ -107,7 +107,7 @@ Status Connection::Read(void* buf, size_t cap, size_t* n, int timeout_ms, bool w
   if (cap == 0) return Status::Ok();
   if (cancel_.cancelled()) return Error(Code::canceled, "read from " + peer_ + " cancelled");
   const Deadline deadline = Deadline::After(timeout_ms);
-  if (wait_first && (!ssl_ || SSL_pending(ssl_) == 0))
+  if (wait_first && (!ssl_ || !SSL_has_pending(ssl_)))
     SVC_TRY(Wait(fd_.get(), POLLIN, deadline, timeout_ms, &cancel_, Op::read, peer_));
   if (ssl_) return TlsIo(false, buf, cap, n, deadline, timeout_ms);
   for (;;) {

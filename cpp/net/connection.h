@@ -66,7 +66,7 @@ class Connection {
   std::string host_;
   std::string peer_;
   Canceller cancel_;
-  std::atomic<size_t> buffered_{0};  // decrypted bytes OpenSSL holds after the last read
+  std::atomic<size_t> buffered_{0};  // 1 when OpenSSL holds bytes (records read ahead) after the last read
   int uses_ = 0;
   Clock::time_point idle_since_;
 };
