@@ -64,6 +64,21 @@ def _backend_binary() -> Path:
     return REPO / "build" / "dev" / "tests" / "svc-test-backend"
 
 
+@pytest.fixture(scope="session")
+def self_signed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding self-signed.pem and self-signed.key, written by
+    ``svc-test-backend --write-self-signed DIR``."""
+    binary = _backend_binary()
+    if not binary.is_file():
+        pytest.fail(f"svc-test-backend not found at {binary}: build the tests or set SVC_TEST_BACKEND_BIN")
+    out = tmp_path_factory.mktemp("self-signed")
+    subprocess.run([str(binary), "--write-self-signed", str(out)], check=True, capture_output=True, timeout=60)
+    for name in ("self-signed.pem", "self-signed.key"):
+        if not (out / name).is_file():
+            pytest.fail(f"svc-test-backend --write-self-signed did not write {out / name}")
+    return out
+
+
 class Backend:
     """One svc-test-backend process (tests/support/backend.md).
 
