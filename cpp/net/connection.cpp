@@ -162,39 +162,31 @@ bool Connection::IdleUsable() {
 }
 
 std::unique_ptr<Connection> Pool::Take(const std::string& key) {
-  std::unique_ptr<Connection> found;
-  std::deque<std::unique_ptr<Connection>> dead;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = idle_.find(key);
-    if (it == idle_.end()) return nullptr;
-    auto& q = it->second;
-    const auto now = Clock::now();
-    while (!q.empty()) {
+  // Candidates leave the pool under the lock; the liveness check (a system
+  // call) runs outside it, so threads never wait on each other's peeks.
+  for (;;) {
+    std::unique_ptr<Connection> c;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = idle_.find(key);
+      if (it == idle_.end() || it->second.empty()) return nullptr;
       // Most recently used first: the warmest connection.
-      std::unique_ptr<Connection> c = std::move(q.back());
-      q.pop_back();
-      const double idle_s = std::chrono::duration<double>(now - c->idle_since()).count();
-      if (options_.idle_timeout_s > 0 && idle_s > options_.idle_timeout_s) {
-        dead.push_back(std::move(c));
-        continue;
-      }
-      if (!c->IdleUsable()) {
-        dead.push_back(std::move(c));
-        continue;
-      }
-      found = std::move(c);
-      break;
+      c = std::move(it->second.back());
+      it->second.pop_back();
     }
-    if (q.empty()) idle_.erase(it);
+    const double idle_s = std::chrono::duration<double>(Clock::now() - c->idle_since()).count();
+    if (options_.idle_timeout_s > 0 && idle_s > options_.idle_timeout_s) continue;  // closes c
+    if (!c->IdleUsable()) continue;                                                   // closes c
+    return c;
   }
-  return found;  // `dead` closes outside the lock
 }
 
 void Pool::Put(std::unique_ptr<Connection> c) {
   if (!c) return;
   if (options_.size <= 0) return;
   if (options_.max_requests > 0 && c->uses() >= options_.max_requests) return;
+  c->MarkIdle();
+  c->canceller().Reset();
   std::unique_ptr<Connection> evicted;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -202,13 +194,12 @@ void Pool::Put(std::unique_ptr<Connection> c) {
       evicted = std::move(c);
       return;
     }
+    // Queues stay once made (a key's queue empties and refills all the time).
     auto& q = idle_[c->key()];
     if (static_cast<int>(q.size()) >= options_.size) {
       evicted = std::move(q.front());  // the least recently used goes
       q.pop_front();
     }
-    c->MarkIdle();
-    c->canceller().Reset();
     q.push_back(std::move(c));
   }
 }
