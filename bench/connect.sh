@@ -23,7 +23,7 @@
 #   bench/connect.sh send                  # every send-* case
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash "$(git rev-parse --show-toplevel 2>/dev/null || echo .)/scripts/install-deps.sh" --bench >/dev/null
+bash scripts/install-deps.sh --bench >/dev/null
 
 cmake --preset release >/dev/null
 cmake --build --preset release -j2 --target svc svc_test_pki svc_test_backend svc_connect_bench
@@ -91,6 +91,9 @@ for thr in (1, 2):
          ["curl-rr", "--ca", ca] + t),
         (f"send-tls-default{sfx}", "3x-tls1.3", ["send", "--ca", ca] + t, "libcurl round-robin",
          ["curl-rr", "--ca", ca] + t),
+        # Not svc: blocking send + recv on raw sockets, the most any client
+        # can get from these backends on this machine.
+        (f"send-plain-bound{sfx}", "3x-plain", ["raw"] + t, "libcurl round-robin", ["curl-rr"] + t),
     ]
 if "send" in wanted:
     wanted = [w for w in wanted if w != "send"] + [c[0] for c in cases if c[0].startswith("send-")]
@@ -264,6 +267,8 @@ for case, backend, svc_argv, kind, comp_argv in send_cases:
     svc_rate, comp_rate = med(rows[0][1], "rate"), med(rows[1][1], "rate")
     svc_cpu, comp_cpu = med(rows[0][1], "cpu_us"), med(rows[1][1], "cpu_us")
     label = "svc (max_requests 0)" if "--max-requests" in svc_argv else "svc (default 100)"
+    if svc_argv[0] == "raw":
+        label = "raw sockets (bound)"
     for i, (client, rs) in enumerate(rows):
         rates = [r["rate"] for r in rs]
         spread = f"{min(rates):.0f}..{max(rates):.0f}"
@@ -279,5 +284,7 @@ print()
 print("x (wall), svc/curl: svc rate / competitor rate, wall clock, medians. x (CPU): competitor CPU per op /")
 print("svc CPU per op (client process only, user+sys; > 1 means svc is cheaper). srv us/op: the")
 print("backend's CPU per op during that client's run (10 ms clock ticks, so coarse for short runs).")
+print("send-plain-bound: not svc but blocking send+recv on raw sockets (2 system calls, no parsing): the")
+print("upper limit for any client here; its svc/curl column is the largest ratio reachable.")
 print("p50/p99: median over the rounds of each run's per-request latency percentiles (all threads pooled).")
 EOF

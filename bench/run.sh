@@ -5,7 +5,7 @@
 # Extra arguments go to svc_bench (e.g. --benchmark_filter=pick/latency).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash "$(git rev-parse --show-toplevel 2>/dev/null || echo .)/scripts/install-deps.sh" --bench >/dev/null
+bash scripts/install-deps.sh --bench >/dev/null
 
 cmake --preset release >/dev/null
 cmake --build --preset release -j2 --target svc_bench

@@ -8,7 +8,7 @@
 # Extra arguments go to go test (e.g. -bench Send -count 5 -cpuprofile cpu.out).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bash "$(git rev-parse --show-toplevel 2>/dev/null || echo .)/scripts/install-deps.sh" --bench >/dev/null
+bash scripts/install-deps.sh --bench >/dev/null
 root=$PWD
 JOBS=${JOBS:-2}
 

@@ -28,5 +28,5 @@ if [ -z "${SVC_TEST_BACKEND_BIN:-}" ] || [ -z "${SVC_TEST_PKI_BIN:-}" ]; then
 fi
 # Outside the repository, so that `import svc` is the installed package.
 cd /
-bash "$(git rev-parse --show-toplevel 2>/dev/null || echo .)/scripts/install-deps.sh" --bench >/dev/null
+bash "$ROOT/scripts/install-deps.sh" --bench >/dev/null
 exec "$PYTHON" "$ROOT/bench/python/bench_send.py" "$@"
