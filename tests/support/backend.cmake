@@ -3,9 +3,6 @@
 # after svc_test_support is defined.
 find_package(Boost 1.74 REQUIRED)  # header-only: Asio and Beast
 
-# GenerateSelfSigned joins the test PKI library, so C++ tests can call it too.
-target_sources(svc_test_support PRIVATE ${CMAKE_CURRENT_LIST_DIR}/pki_extra.cpp)
-
 add_executable(svc_test_backend
   ${CMAKE_CURRENT_LIST_DIR}/svc_test_backend_main.cpp
   ${CMAKE_CURRENT_LIST_DIR}/backend_options.cpp

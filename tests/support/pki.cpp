@@ -313,4 +313,28 @@ Status GeneratePki(const std::string& dir) {
   return status;
 }
 
+const std::vector<std::string>& SelfSignedFileNames() {
+  static const std::vector<std::string> kNames = {"self-signed.pem", "self-signed.key"};
+  return kNames;
+}
+
+Status GenerateSelfSigned(const std::string& dir) {
+  ERR_clear_error();
+  Status status = [&]() -> Status {
+    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+      return Error(Code::internal, "pki: cannot create '" + dir + "': " + std::strerror(errno));
+    }
+    CertSpec spec;  // a server leaf that is its own issuer
+    spec.common_name = "localhost";
+    spec.extended_key_usage = "serverAuth";
+    spec.subject_alt_name = "DNS:localhost,IP:127.0.0.1,IP:::1";
+    Identity self;
+    SVC_TRY(Issue(spec, nullptr, &self));
+    SVC_TRY(WriteCerts(dir, "self-signed.pem", {&self}));
+    return WriteKey(dir, "self-signed.key", self.key.get());
+  }();
+  ERR_clear_error();
+  return status;
+}
+
 }  // namespace svc::testing

@@ -7,7 +7,7 @@
 
 #include "support/backend_options.h"
 #include "support/backend_server.h"
-#include "support/pki_extra.h"
+#include "support/pki.h"
 
 int main(int argc, char** argv) {
   svc::testing::BackendOptions options;
