@@ -204,10 +204,12 @@ void Engine::OnHealth(HealthCallback cb) {
 
 void Engine::OnLog(LogCallback cb) {
   std::lock_guard<std::mutex> lock(callbacks_mu_);
+  logging_.store(static_cast<bool>(cb), std::memory_order_relaxed);
   on_log_ = std::move(cb);
 }
 
 void Engine::Log(int level, std::string message) {
+  if (!logging()) return;  // nobody listens: no event, no thread wake-up
   Post([this, level, message = std::move(message)] {
     // Held while the callback runs: OnLog returns only once it finished.
     std::lock_guard<std::mutex> lock(callbacks_mu_);
@@ -422,16 +424,18 @@ void Engine::ReportTry(Upstream& up, const balance::Snapshot& snap, uint32_t i, 
   }
   const balance::Address& a = snap.addresses()[i];
   if (!report) {
-    Log(0, "status " + std::to_string(http_status) + " from '" + a.host + "(" + a.key() +
-               ")' is in neither passive list: ignored");
+    if (logging())
+      Log(0, "status " + std::to_string(http_status) + " from '" + a.host + "(" + a.key() +
+                 ")' is in neither passive list: ignored");
     return;
   }
   std::lock_guard<std::mutex> lock(up.mu_);
   if (up.deleted()) return;
   health::AddressHealth& h = up.health_[Upstream::HealthKey(a)];
   auto changed = health::Apply(cfg->healthchecks, health::Mode::passive, *report, &h);
-  Log(0, std::string("passive ") + OutcomeName(outcome) + " report (" + ReportName(*report) +
-             ") for '" + a.host + "(" + a.key() + ")': now " + health::StateName(h.state));
+  if (logging())
+    Log(0, std::string("passive ") + OutcomeName(outcome) + " report (" + ReportName(*report) +
+               ") for '" + a.host + "(" + a.key() + ")': now " + health::StateName(h.state));
   if (changed) ApplyHealth(up, snap, i, *changed);
 }
 

@@ -101,6 +101,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   void OnHealth(HealthCallback cb);
   void OnLog(LogCallback cb);
   void Log(int level, std::string message);
+  // Whether a log subscriber exists: callers skip building messages otherwise.
+  bool logging() const { return logging_.load(std::memory_order_relaxed); }
 
   // Code::not_found "could not find an Upstream named '<name>'".
   Status Find(const std::string& name, std::shared_ptr<Upstream>* out) const;
@@ -134,10 +136,10 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::condition_variable events_cv_;
   std::vector<std::function<void()>> events_;
   bool events_stop_ = false;
-  bool events_busy_ = false;
   std::vector<std::thread> threads_;
 
   std::mutex callbacks_mu_;
+  std::atomic<bool> logging_{false};
   HealthCallback on_health_;
   LogCallback on_log_;
 };
