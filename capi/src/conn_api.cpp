@@ -3,19 +3,14 @@
 
 using svc::Status;
 using svc::capi::Guard;
+using svc::capi::Null;
 using svc::capi::NullArgument;
-
-namespace {
-
-Status NoConn() { return svc::Error(svc::Code::invalid, "connection must not be NULL"); }
-
-}  // namespace
 
 extern "C" {
 
 svc_error* svc_request_on_balancer(svc_request* r, svc_balancer_cb cb, void* userdata) {
   return Guard("svc_request_on_balancer", [&]() -> Status {
-    if (!r) return svc::Error(svc::Code::invalid, "request must not be NULL");
+    if (!r) return Null("request");
     if (!cb) {
       r->request->SetBalancerCallback(nullptr);
       return Status::Ok();
@@ -35,7 +30,7 @@ svc_error* svc_request_connect(svc_request* r, svc_conn** out) {
   if (!out) return NullArgument("out");
   *out = nullptr;
   return Guard("svc_request_connect", [&]() -> Status {
-    if (!r) return svc::Error(svc::Code::invalid, "request must not be NULL");
+    if (!r) return Null("request");
     auto handle = std::make_unique<svc_conn>();
     SVC_TRY(r->request->Connect(&handle->lease));
     *out = handle.release();
@@ -49,8 +44,8 @@ void svc_request_cancel(svc_request* r) {
 
 svc_error* svc_conn_write(svc_conn* c, const void* buf, size_t len) {
   return Guard("svc_conn_write", [&]() -> Status {
-    if (!c) return NoConn();
-    if (!buf && len) return svc::Error(svc::Code::invalid, "buf must not be NULL");
+    if (!c) return Null("connection");
+    if (!buf && len) return Null("buf");
     return c->lease->Write(buf, len);
   });
 }
@@ -59,8 +54,8 @@ svc_error* svc_conn_read(svc_conn* c, void* buf, size_t cap, size_t* out_len) {
   if (!out_len) return NullArgument("out_len");
   *out_len = 0;
   return Guard("svc_conn_read", [&]() -> Status {
-    if (!c) return NoConn();
-    if (!buf && cap) return svc::Error(svc::Code::invalid, "buf must not be NULL");
+    if (!c) return Null("connection");
+    if (!buf && cap) return Null("buf");
     return c->lease->Read(buf, cap, out_len);
   });
 }
@@ -69,7 +64,7 @@ svc_error* svc_conn_wait_readable(svc_conn* c, int timeout_ms, int* ready) {
   if (!ready) return NullArgument("ready");
   *ready = 0;
   return Guard("svc_conn_wait_readable", [&]() -> Status {
-    if (!c) return NoConn();
+    if (!c) return Null("connection");
     if (timeout_ms < 0 || timeout_ms > 2147483646)
       return svc::Error(svc::Code::invalid,
                         "timeout must be an integer between 0 and 2147483646: given " + std::to_string(timeout_ms));
@@ -82,13 +77,9 @@ svc_error* svc_conn_wait_readable(svc_conn* c, int timeout_ms, int* ready) {
 
 svc_error* svc_conn_set_timeouts(svc_conn* c, int write_ms, int read_ms) {
   return Guard("svc_conn_set_timeouts", [&]() -> Status {
-    if (!c) return NoConn();
-    const std::pair<const char*, int> values[] = {{"write", write_ms}, {"read", read_ms}};
-    for (const auto& [name, v] : values)
-      if (v < 1 || v > 2147483646)
-        return svc::Error(svc::Code::invalid, std::string(name) +
-                                                  "_timeout must be an integer between 1 and 2147483646: given " +
-                                                  std::to_string(v));
+    if (!c) return Null("connection");
+    SVC_TRY(svc::CheckTimeout("write", write_ms));
+    SVC_TRY(svc::CheckTimeout("read", read_ms));
     c->lease->SetTimeouts(write_ms, read_ms);
     return Status::Ok();
   });

@@ -3,14 +3,8 @@
 
 using svc::Status;
 using svc::capi::Guard;
+using svc::capi::Null;
 using svc::capi::NullArgument;
-
-namespace {
-
-svc::Status NoEngine() { return svc::Error(svc::Code::invalid, "engine must not be NULL"); }
-svc::Status NullText(const char* name) { return svc::Error(svc::Code::invalid, std::string(name) + " must not be NULL"); }
-
-}  // namespace
 
 extern "C" {
 
@@ -38,24 +32,24 @@ void svc_engine_free(svc_engine* e) {
 
 svc_error* svc_engine_load_config(svc_engine* e, const char* text, size_t len) {
   return Guard("svc_engine_load_config", [&]() -> Status {
-    if (!e) return NoEngine();
-    if (!text) return NullText("text");
+    if (!e) return Null("engine");
+    if (!text) return Null("text");
     return e->engine->LoadConfig(std::string_view(text, len));
   });
 }
 
 svc_error* svc_upstream_upsert(svc_engine* e, const char* upstream_json) {
   return Guard("svc_upstream_upsert", [&]() -> Status {
-    if (!e) return NoEngine();
-    if (!upstream_json) return NullText("upstream_json");
+    if (!e) return Null("engine");
+    if (!upstream_json) return Null("upstream_json");
     return e->engine->UpsertUpstream(std::string_view(upstream_json));
   });
 }
 
 svc_error* svc_upstream_delete(svc_engine* e, const char* name) {
   return Guard("svc_upstream_delete", [&]() -> Status {
-    if (!e) return NoEngine();
-    if (!name) return NullText("name");
+    if (!e) return Null("engine");
+    if (!name) return Null("name");
     return e->engine->DeleteUpstream(name);
   });
 }
@@ -64,8 +58,8 @@ svc_error* svc_upstream_get(svc_engine* e, const char* name, char** out_json) {
   if (!out_json) return NullArgument("out_json");
   *out_json = nullptr;
   return Guard("svc_upstream_get", [&]() -> Status {
-    if (!e) return NoEngine();
-    if (!name) return NullText("name");
+    if (!e) return Null("engine");
+    if (!name) return Null("name");
     std::string json;
     SVC_TRY(e->engine->GetUpstream(name, &json));
     *out_json = svc::capi::CopyOut(json);
@@ -76,18 +70,18 @@ svc_error* svc_upstream_get(svc_engine* e, const char* name, char** out_json) {
 
 svc_error* svc_target_add(svc_engine* e, const char* upstream, const char* target, int weight) {
   return Guard("svc_target_add", [&]() -> Status {
-    if (!e) return NoEngine();
-    if (!upstream) return NullText("upstream");
-    if (!target) return NullText("target");
+    if (!e) return Null("engine");
+    if (!upstream) return Null("upstream");
+    if (!target) return Null("target");
     return e->engine->AddTarget(upstream, target, weight);
   });
 }
 
 svc_error* svc_target_delete(svc_engine* e, const char* upstream, const char* target) {
   return Guard("svc_target_delete", [&]() -> Status {
-    if (!e) return NoEngine();
-    if (!upstream) return NullText("upstream");
-    if (!target) return NullText("target");
+    if (!e) return Null("engine");
+    if (!upstream) return Null("upstream");
+    if (!target) return Null("target");
     return e->engine->DeleteTarget(upstream, target);
   });
 }
@@ -95,9 +89,9 @@ svc_error* svc_target_delete(svc_engine* e, const char* upstream, const char* ta
 svc_error* svc_target_set_health(svc_engine* e, const char* upstream, const char* target,
                                  const char* address, int healthy) {
   return Guard("svc_target_set_health", [&]() -> Status {
-    if (!e) return NoEngine();
-    if (!upstream) return NullText("upstream");
-    if (!target) return NullText("target");
+    if (!e) return Null("engine");
+    if (!upstream) return Null("upstream");
+    if (!target) return Null("target");
     return e->engine->SetTargetHealth(upstream, target, address, healthy != 0);
   });
 }
@@ -106,8 +100,8 @@ svc_error* svc_upstream_health(svc_engine* e, const char* upstream, char** out_j
   if (!out_json) return NullArgument("out_json");
   *out_json = nullptr;
   return Guard("svc_upstream_health", [&]() -> Status {
-    if (!e) return NoEngine();
-    if (!upstream) return NullText("upstream");
+    if (!e) return Null("engine");
+    if (!upstream) return Null("upstream");
     std::string json;
     SVC_TRY(e->engine->Health(upstream, &json));
     *out_json = svc::capi::CopyOut(json);
@@ -118,7 +112,7 @@ svc_error* svc_upstream_health(svc_engine* e, const char* upstream, char** out_j
 
 svc_error* svc_engine_on_health(svc_engine* e, svc_health_cb cb, void* userdata) {
   return Guard("svc_engine_on_health", [&]() -> Status {
-    if (!e) return NoEngine();
+    if (!e) return Null("engine");
     if (e->engine->closed()) return svc::Error(svc::Code::closed, "the engine is closed");
     if (!cb) {
       e->engine->OnHealth(nullptr);
@@ -134,7 +128,7 @@ svc_error* svc_engine_on_health(svc_engine* e, svc_health_cb cb, void* userdata)
 
 svc_error* svc_engine_on_log(svc_engine* e, svc_log_cb cb, void* userdata) {
   return Guard("svc_engine_on_log", [&]() -> Status {
-    if (!e) return NoEngine();
+    if (!e) return Null("engine");
     if (e->engine->closed()) return svc::Error(svc::Code::closed, "the engine is closed");
     if (!cb) {
       e->engine->OnLog(nullptr);

@@ -46,6 +46,8 @@ svc_error* MakeError(svc_code code, std::string message) noexcept;
 svc_error* OutOfMemory() noexcept;
 svc_error* FromStatus(const Status& status) noexcept;
 svc_error* NullArgument(const char* name) noexcept;  // "<name> must not be NULL"
+// The same, as a Status for the bodies that Guard runs.
+inline Status Null(const char* name) { return Error(Code::invalid, std::string(name) + " must not be NULL"); }
 
 // Runs `body` (returning Status) and converts the result; anything thrown
 // becomes SVC_ENOMEM or SVC_EINTERNAL with the exception's text.

@@ -5,6 +5,7 @@
 
 using svc::Status;
 using svc::capi::Guard;
+using svc::capi::Null;
 using svc::capi::NullArgument;
 
 extern "C" {
@@ -14,9 +15,9 @@ svc_error* svc_request_send(svc_request* r, const char* method, const char* path
   if (!out) return NullArgument("out");
   *out = nullptr;
   return Guard("svc_request_send", [&]() -> Status {
-    if (!r) return svc::Error(svc::Code::invalid, "request must not be NULL");
-    if (!method) return svc::Error(svc::Code::invalid, "method must not be NULL");
-    if (!path) return svc::Error(svc::Code::invalid, "path must not be NULL");
+    if (!r) return Null("request");
+    if (!method) return Null("method");
+    if (!path) return Null("path");
     if (!body && body_len) return svc::Error(svc::Code::invalid, "body must not be NULL when body_len is not 0");
     svc::http::Fields fields;
     for (size_t i = 0; headers && headers[i]; ++i) {

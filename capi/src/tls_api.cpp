@@ -3,13 +3,8 @@
 
 using svc::Status;
 using svc::capi::Guard;
+using svc::capi::Null;
 using svc::capi::NullArgument;
-
-namespace {
-
-Status NullPem(const char* what) { return svc::Error(svc::Code::invalid, std::string(what) + " must not be NULL"); }
-
-}  // namespace
 
 extern "C" {
 
@@ -17,7 +12,7 @@ svc_error* svc_cert_chain_parse_pem(svc_cert_chain** out, const char* pem, size_
   if (!out) return NullArgument("out");
   *out = nullptr;
   return Guard("svc_cert_chain_parse_pem", [&]() -> Status {
-    if (!pem) return NullPem("pem");
+    if (!pem) return Null("pem");
     auto handle = std::make_unique<svc_cert_chain>();
     SVC_TRY(svc::tls::CertChain::ParsePem(std::string_view(pem, len), &handle->chain));
     *out = handle.release();
@@ -30,7 +25,7 @@ svc_error* svc_private_key_parse_pem(svc_private_key** out, const char* pem, siz
   if (!out) return NullArgument("out");
   *out = nullptr;
   return Guard("svc_private_key_parse_pem", [&]() -> Status {
-    if (!pem) return NullPem("pem");
+    if (!pem) return Null("pem");
     auto handle = std::make_unique<svc_private_key>();
     SVC_TRY(svc::tls::PrivateKey::ParsePem(std::string_view(pem, len), passphrase, &handle->key));
     *out = handle.release();
@@ -51,23 +46,23 @@ svc_error* svc_trust_store_new(svc_trust_store** out) {
 
 svc_error* svc_trust_store_add_pem(svc_trust_store* s, const char* pem, size_t len) {
   return Guard("svc_trust_store_add_pem", [&]() -> Status {
-    if (!s) return NullPem("store");
-    if (!pem) return NullPem("pem");
+    if (!s) return Null("store");
+    if (!pem) return Null("pem");
     return s->store->AddPem(std::string_view(pem, len));
   });
 }
 
 svc_error* svc_trust_store_load_file(svc_trust_store* s, const char* path) {
   return Guard("svc_trust_store_load_file", [&]() -> Status {
-    if (!s) return NullPem("store");
-    if (!path) return NullPem("path");
+    if (!s) return Null("store");
+    if (!path) return Null("path");
     return s->store->LoadFile(path);
   });
 }
 
 svc_error* svc_trust_store_load_system(svc_trust_store* s) {
   return Guard("svc_trust_store_load_system", [&]() -> Status {
-    if (!s) return NullPem("store");
+    if (!s) return Null("store");
     return s->store->LoadSystem();
   });
 }

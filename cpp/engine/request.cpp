@@ -30,6 +30,12 @@ const char* PhaseName(Phase p) {
   return "unknown";
 }
 
+Status CheckTimeout(const char* name, int ms) {
+  if (ms >= 1 && ms <= 2147483646) return Status::Ok();
+  return Error(Code::invalid, std::string(name) + "_timeout must be an integer between 1 and 2147483646: given " +
+                                  std::to_string(ms));
+}
+
 Request::Request(std::shared_ptr<Engine> engine) : engine_(std::move(engine)) {
   const EngineOptions& o = engine_->options();
   retries_ = o.retries;
@@ -137,11 +143,9 @@ Status Request::SetRetries(int retries) {
 
 Status Request::SetTimeouts(int connect_ms, int write_ms, int read_ms) {
   SVC_TRY(CheckPhase(kAccess));
-  const std::pair<const char*, int> values[] = {{"connect", connect_ms}, {"write", write_ms}, {"read", read_ms}};
-  for (const auto& [name, v] : values)
-    if (v < 1 || v > 2147483646)
-      return Error(Code::invalid, std::string(name) + "_timeout must be an integer between 1 and 2147483646: given " +
-                                      std::to_string(v));
+  SVC_TRY(CheckTimeout("connect", connect_ms));
+  SVC_TRY(CheckTimeout("write", write_ms));
+  SVC_TRY(CheckTimeout("read", read_ms));
   connect_timeout_ms_ = connect_ms;
   write_timeout_ms_ = write_ms;
   read_timeout_ms_ = read_ms;
@@ -468,8 +472,7 @@ Status Request::Send(const std::string& method, const std::string& target, http:
                                     target.substr(0, 200) + "'");
   bool has_host = false;
   for (const auto& [name, value] : headers) {
-    std::string lower = name;
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    const std::string lower = Lower(name);
     if (lower == "host") has_host = true;
     if (lower == "content-length" || lower == "transfer-encoding" || lower == "connection")
       return Error(Code::invalid, "header '" + name + "' is managed by svc and cannot be set");

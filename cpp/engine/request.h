@@ -23,6 +23,10 @@ namespace svc {
 enum class Phase { rewrite = 1, access = 2, balancer = 3, log = 4 };
 const char* PhaseName(Phase p);
 
+// Kong's set_timeouts rule for one value: "<name>_timeout must be an integer
+// between 1 and 2147483646: given <ms>".
+Status CheckTimeout(const char* name, int ms);
+
 enum class HashOn { consumer = 1, ip, header, cookie, path, query_arg, uri_capture };
 
 // The TLS policy a try's connection is made under.

@@ -131,7 +131,7 @@ Status Exchange(net::Connection& conn, const Request& request, const Limits& lim
   if (!ec && !too_big && !parser.is_done()) bhttp::read(stream, buffer, parser, ec);
   if (!ec && !too_big && parser.get().body().size() > static_cast<size_t>(limits.max_body_bytes)) too_big = true;
   if (too_big) ec = bhttp::error::body_limit;
-  const std::string peer = net::PeerName(conn.ip(), conn.port());
+  const std::string& peer = conn.peer();
   if (ec) {
     if (!io.ok()) return io;
     if (ec == boost::asio::error::eof || ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message) {

@@ -47,6 +47,7 @@ class Connection {
   const std::string& ip() const { return ip_; }
   int port() const { return port_; }
   const std::string& host() const { return host_; }
+  const std::string& peer() const { return peer_; }  // "ip:port", IPv6 bracketed
   bool tls() const { return ssl_ != nullptr; }
   bool resumed() const { return ssl_ && SSL_session_reused(ssl_); }
   std::string tls_version() const { return ssl_ ? SSL_get_version(ssl_) : ""; }
