@@ -102,6 +102,14 @@ struct UpstreamWithTargets {
   std::vector<TargetConfig> targets;
 };
 
+// A Certificate entity of the declarative format: what an upstream's
+// `client_certificate` refers to (used by active https probes).
+struct CertificateConfig {
+  std::string id;        // uuid; generated when absent
+  std::string cert;      // PEM chain, leaf first
+  std::string key;       // PEM private key
+};
+
 // Parses and validates one Upstream entity (Kong field names). Applies the
 // hash_on shorthands and defaults. Unknown fields and every schema violation
 // are Code::config with Kong's message naming the field, e.g.
@@ -127,6 +135,12 @@ Status ParseTarget(const nlohmann::json& entity, TargetConfig* out);
 //   "upstreams[1] (name 'api'): slots: value should be between 10 and 65536"
 // Duplicate upstream names and duplicate targets within an upstream are errors.
 Status ParseDeclarative(std::string_view text, std::vector<UpstreamWithTargets>* out);
+// The same, also returning the `certificates:` list. An upstream's
+// client_certificate must name one of them:
+//   "upstreams[0] (name 'api'): client_certificate: invalid reference
+//    'client_certificate: <id>' (no such entry in 'certificates')"
+Status ParseDeclarative(std::string_view text, std::vector<UpstreamWithTargets>* out,
+                        std::vector<CertificateConfig>* certificates);
 
 // The entity as Kong's Admin API would show it (every field, defaults filled).
 nlohmann::json UpstreamToJson(const UpstreamConfig& upstream);

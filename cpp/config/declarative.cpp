@@ -20,7 +20,7 @@ using schema::json;
 const std::vector<std::string> kFormatVersions = {"1.1", "2.1", "3.0"};
 // Kong entity lists (and meta keys) a file may carry that svc does not use.
 const std::set<std::string> kIgnoredKeys = {"services",     "routes",          "consumers",
-                                            "plugins",      "certificates",    "ca_certificates",
+                                            "plugins",      "snis",            "ca_certificates",
                                             "_transform",   "_comment"};
 
 bool IsDigits(std::string_view s, int base) {
@@ -214,14 +214,56 @@ std::string UpstreamLabel(const json& item, size_t i) {
   return label;
 }
 
-Status ParseDeclarativeUnchecked(std::string_view text, std::vector<UpstreamWithTargets>* out);
+Status ParseDeclarativeUnchecked(std::string_view text, std::vector<UpstreamWithTargets>* out,
+                                 std::vector<CertificateConfig>* certificates);
+
+// The `certificates:` list: records with PEM `cert` and `key` (Kong's other
+// certificate fields are accepted and not used).
+Status ParseCertificates(const json& list, std::vector<CertificateConfig>* out) {
+  if (list.is_null()) return Status::Ok();
+  if (!list.is_array()) return Error(Code::config, "certificates: expected an array");
+  static const std::set<std::string> kKnown = {"id", "cert", "key", "cert_alt", "key_alt",
+                                               "tags", "snis", "created_at", "updated_at"};
+  std::set<std::string> ids;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string where = "certificates[" + std::to_string(i) + "]";
+    const json& item = list[i];
+    if (!item.is_object()) return Error(Code::config, where + ": expected a record");
+    for (auto it = item.begin(); it != item.end(); ++it)
+      if (!kKnown.count(it.key())) return Error(Code::config, where + ": " + it.key() + ": unknown field");
+    CertificateConfig c;
+    for (const char* field : {"cert", "key"}) {
+      auto it = item.find(field);
+      if (it == item.end() || it->is_null()) return Error(Code::config, where + ": " + field + ": required field missing");
+      if (!it->is_string()) return Error(Code::config, where + ": " + field + ": expected a string");
+    }
+    c.cert = item["cert"].get<std::string>();
+    c.key = item["key"].get<std::string>();
+    if (auto it = item.find("id"); it != item.end() && !it->is_null()) {
+      if (!it->is_string() || !schema::IsUuid(it->get<std::string>()))
+        return Error(Code::config, where + ": id: expected a valid UUID");
+      c.id = it->get<std::string>();
+    } else {
+      c.id = NewUuid();
+    }
+    if (!ids.insert(c.id).second)
+      return Error(Code::config, where + ": id: " + Uniqueness("certificates", "primary key", c.id));
+    out->push_back(std::move(c));
+  }
+  return Status::Ok();
+}
 
 }  // namespace
 
 Status ParseDeclarative(std::string_view text, std::vector<UpstreamWithTargets>* out) {
+  return ParseDeclarative(text, out, nullptr);
+}
+
+Status ParseDeclarative(std::string_view text, std::vector<UpstreamWithTargets>* out,
+                        std::vector<CertificateConfig>* certificates) {
   // Bad input must come back as an error, never as an exception.
   try {
-    return ParseDeclarativeUnchecked(text, out);
+    return ParseDeclarativeUnchecked(text, out, certificates);
   } catch (const std::bad_alloc&) {
     return Error(Code::no_memory, "out of memory while loading the declarative config");
   } catch (const std::exception& e) {
@@ -231,7 +273,8 @@ Status ParseDeclarative(std::string_view text, std::vector<UpstreamWithTargets>*
 
 namespace {
 
-Status ParseDeclarativeUnchecked(std::string_view text, std::vector<UpstreamWithTargets>* out) {
+Status ParseDeclarativeUnchecked(std::string_view text, std::vector<UpstreamWithTargets>* out,
+                                 std::vector<CertificateConfig>* certificates) {
   json doc;
   SVC_TRY(ParseText(text, &doc));
   if (doc.is_null()) return Error(Code::config, "declarative config is empty");
@@ -251,10 +294,14 @@ Status ParseDeclarativeUnchecked(std::string_view text, std::vector<UpstreamWith
   }
   for (auto it = doc.begin(); it != doc.end(); ++it) {
     const std::string& key = it.key();
-    if (key != "_format_version" && key != "upstreams" && key != "targets" && !kIgnoredKeys.count(key)) {
+    if (key != "_format_version" && key != "upstreams" && key != "targets" && key != "certificates" &&
+        !kIgnoredKeys.count(key)) {
       return Error(Code::config, key + ": unknown field");
     }
   }
+
+  std::vector<CertificateConfig> certs;
+  SVC_TRY(ParseCertificates(doc.value("certificates", json(nullptr)), &certs));
 
   std::vector<UpstreamWithTargets> result;
   std::map<std::string, size_t> by_name, by_id;
@@ -278,6 +325,11 @@ Status ParseDeclarativeUnchecked(std::string_view text, std::vector<UpstreamWith
     }
     if (by_id.count(uw.upstream.id)) {
       return Error(Code::config, label + ": id: " + Uniqueness("upstreams", "primary key", uw.upstream.id));
+    }
+    if (const auto& ref = uw.upstream.client_certificate;
+        ref && std::none_of(certs.begin(), certs.end(), [&](const CertificateConfig& c) { return c.id == *ref; })) {
+      return Error(Code::config, label + ": client_certificate: invalid reference 'client_certificate: " + *ref +
+                                     "' (no such entry in 'certificates')");
     }
     if (!targets.is_null() && !targets.is_array()) {
       return Error(Code::config, label + ": targets: expected an array");
@@ -320,6 +372,7 @@ Status ParseDeclarativeUnchecked(std::string_view text, std::vector<UpstreamWith
   }
 
   *out = std::move(result);
+  if (certificates) *certificates = std::move(certs);
   return Status::Ok();
 }
 

@@ -186,6 +186,12 @@ void ReadActive(const json& v, const std::string& path, Errors* errs, ActiveConf
                 {"type", "timeout", "concurrency", "http_path", "https_sni", "https_verify_certificate",
                  "headers", "healthy", "unhealthy"},
                 errs);
+  // Kong's schema accepts grpc probes and its checker then fails on reload
+  // (Kong #13336). svc says so up front, and only when probes would run.
+  if ((out->type == "grpc" || out->type == "grpcs") &&
+      (out->healthy.interval > 0 || out->unhealthy.interval > 0)) {
+    errs->Field(Join(path, "type"), "'" + out->type + "' probes are not supported; use http, https or tcp");
+  }
 }
 
 void ReadPassive(const json& v, const std::string& path, Errors* errs, PassiveConfig* out) {

@@ -131,6 +131,15 @@ void Upstream::Publish(std::shared_ptr<const config::UpstreamConfig> cfg,
   version_.fetch_add(1, std::memory_order_acq_rel);
 }
 
+std::string Upstream::ProbeSignature(const config::UpstreamConfig& cfg) {
+  const auto& active = cfg.healthchecks.active;
+  if (active.healthy.interval <= 0 && active.unhealthy.interval <= 0) return {};
+  nlohmann::json j = config::UpstreamToJson(cfg)["healthchecks"]["active"];
+  j["client_certificate"] = cfg.client_certificate.value_or("");
+  j["host_header"] = cfg.host_header.value_or("");
+  return j.dump();
+}
+
 // ----- Engine -----------------------------------------------------------
 
 Engine::Engine(EngineOptions options, Clock clock) : options_(std::move(options)), clock_(std::move(clock)) {
@@ -146,9 +155,12 @@ Status Engine::Create(EngineOptions options, std::shared_ptr<Engine>* out, Clock
   std::shared_ptr<Engine> e(new Engine(std::move(options), std::move(clock)));
   const EngineOptions& o = e->options_;
   e->pool_ = std::make_unique<net::Pool>(net::PoolOptions{o.pool_size, o.max_requests, o.idle_timeout_s});
-  SVC_TRY(tls::ClientContext::Create(o.tls_trust, o.tls_min_version, &e->tls_client_));
+  SVC_TRY(tls::ClientContext::Create(o.tls_trust, o.tls_ca_file, o.tls_min_version, &e->tls_client_));
   // One thread delivers events, so subscribers see them in order.
   e->threads_.emplace_back([raw = e.get()] { raw->EventLoop(); });
+  // Active probes run on the I/O threads.
+  e->io_work_.emplace(boost::asio::make_work_guard(e->io_));
+  for (int i = 0; i < o.io_threads; ++i) e->io_threads_.emplace_back([raw = e.get()] { raw->io_.run(); });
   *out = std::move(e);
   return Status::Ok();
 }
@@ -156,10 +168,26 @@ Status Engine::Create(EngineOptions options, std::shared_ptr<Engine>* out, Clock
 Engine::~Engine() { Shutdown(); }
 
 void Engine::Shutdown() {
+  // The first caller shuts down; later ones find the engine closed.
+  if (closed_.exchange(true, std::memory_order_acq_rel)) return;
+  // Probers first: their results post events.
+  std::vector<std::shared_ptr<health::Prober>> probers;
+  {
+    std::unique_lock<std::shared_mutex> lock(registry_mu_);
+    for (auto& [name, up] : upstreams_) {
+      std::lock_guard<std::mutex> up_lock(up->mu_);
+      if (up->prober_) probers.push_back(std::move(up->prober_));
+      up->prober_.reset();
+    }
+  }
+  for (auto& p : probers) p->Stop();
+  probers.clear();
+  io_work_.reset();
+  io_.stop();
+  for (std::thread& t : io_threads_)
+    if (t.joinable()) t.join();
   {
     std::lock_guard<std::mutex> lock(events_mu_);
-    if (events_stop_) return;
-    closed_.store(true, std::memory_order_release);
     events_stop_ = true;
   }
   events_cv_.notify_all();
@@ -234,7 +262,21 @@ Status Engine::Find(const std::string& name, std::shared_ptr<Upstream>* out) con
 Status Engine::LoadConfig(std::string_view text) {
   SVC_TRY(CheckOpen());
   std::vector<config::UpstreamWithTargets> doc;
-  SVC_TRY(config::ParseDeclarative(text, &doc));
+  std::vector<config::CertificateConfig> cert_configs;
+  SVC_TRY(config::ParseDeclarative(text, &doc, &cert_configs));
+  std::map<std::string, Certificate> certificates;
+  for (size_t i = 0; i < cert_configs.size(); ++i) {
+    const auto& c = cert_configs[i];
+    const std::string where = "certificates[" + std::to_string(i) + "]: ";
+    Certificate cert;
+    Status st = tls::CertChain::ParsePem(c.cert, &cert.chain);
+    if (!st.ok()) return Error(Code::config, where + "cert: " + st.message());
+    st = tls::PrivateKey::ParsePem(c.key, nullptr, &cert.key);
+    if (!st.ok()) return Error(Code::config, where + "key: " + st.message());
+    st = tls::CheckKeyMatchesChain(*cert.chain, *cert.key);
+    if (!st.ok()) return Error(Code::config, where + st.message());
+    certificates[c.id] = std::move(cert);
+  }
 
   std::lock_guard<std::mutex> config_lock(config_mu_);
   // Build every snapshot first; publish only when all succeeded.
@@ -262,15 +304,26 @@ Status Engine::LoadConfig(std::string_view text) {
       pending.push_back(std::move(p));
     }
   }
-  std::unique_lock<std::shared_mutex> lock(registry_mu_);
-  for (auto& [name, up] : upstreams_)
-    if (!next.count(name)) up->deleted_.store(true, std::memory_order_release);
-  for (Pending& p : pending) {
-    std::lock_guard<std::mutex> up_lock(p.up->mu_);
-    p.up->deleted_.store(false, std::memory_order_release);
-    p.up->Publish(std::move(p.cfg), std::move(p.targets), std::move(p.snap));
+  std::vector<std::shared_ptr<health::Prober>> retired;
+  {
+    std::unique_lock<std::shared_mutex> lock(registry_mu_);
+    certificates_ = std::move(certificates);
+    for (auto& [name, up] : upstreams_) {
+      if (next.count(name)) continue;
+      std::lock_guard<std::mutex> up_lock(up->mu_);
+      up->deleted_.store(true, std::memory_order_release);
+      if (up->prober_) retired.push_back(std::move(up->prober_));
+      up->prober_.reset();
+    }
+    for (Pending& p : pending) {
+      std::lock_guard<std::mutex> up_lock(p.up->mu_);
+      p.up->deleted_.store(false, std::memory_order_release);
+      p.up->Publish(std::move(p.cfg), std::move(p.targets), std::move(p.snap));
+      if (auto old = SyncProber(p.up)) retired.push_back(std::move(old));
+    }
+    upstreams_ = std::move(next);
   }
-  upstreams_ = std::move(next);
+  for (auto& p : retired) p->Stop();
   Log(1, "configuration loaded: " + std::to_string(pending.size()) + " upstream(s)");
   return Status::Ok();
 }
@@ -298,7 +351,10 @@ Status Engine::UpsertUpstream(const config::UpstreamConfig& cfg_in) {
     up = std::make_shared<Upstream>(cfg_in.name);
     created = true;
   }
-  std::lock_guard<std::mutex> up_lock(up->mu_);
+  if (cfg_in.client_certificate && !certificates_.count(*cfg_in.client_certificate))
+    return Error(Code::config, "client_certificate: invalid reference 'client_certificate: " +
+                                   *cfg_in.client_certificate + "' (no such entry in 'certificates')");
+  std::unique_lock<std::mutex> up_lock(up->mu_);
   auto cfg = std::make_shared<config::UpstreamConfig>(cfg_in);
   // An update keeps the entity's identity.
   if (!created && up->config_) {
@@ -308,6 +364,9 @@ Status Engine::UpsertUpstream(const config::UpstreamConfig& cfg_in) {
   std::shared_ptr<balance::Snapshot> snap;
   SVC_TRY(up->BuildSnapshot(*this, *cfg, up->targets_, &snap));
   up->Publish(std::move(cfg), up->targets_, std::move(snap));
+  auto retired = SyncProber(up);
+  up_lock.unlock();
+  if (retired) retired->Stop();
   if (created) {
     std::unique_lock<std::shared_mutex> lock(registry_mu_);
     upstreams_[up->name()] = up;
@@ -321,8 +380,16 @@ Status Engine::DeleteUpstream(const std::string& name) {
   std::unique_lock<std::shared_mutex> lock(registry_mu_);
   auto it = upstreams_.find(name);
   if (it == upstreams_.end()) return NotFound(name);
-  it->second->deleted_.store(true, std::memory_order_release);
+  std::shared_ptr<health::Prober> retired;
+  {
+    std::lock_guard<std::mutex> up_lock(it->second->mu_);
+    it->second->deleted_.store(true, std::memory_order_release);
+    retired = std::move(it->second->prober_);
+    it->second->prober_.reset();
+  }
   upstreams_.erase(it);
+  lock.unlock();
+  if (retired) retired->Stop();
   return Status::Ok();
 }
 
@@ -437,6 +504,88 @@ void Engine::ReportTry(Upstream& up, const balance::Snapshot& snap, uint32_t i, 
     Log(0, std::string("passive ") + OutcomeName(outcome) + " report (" + ReportName(*report) +
                ") for '" + a.host + "(" + a.key() + ")': now " + health::StateName(h.state));
   if (changed) ApplyHealth(up, snap, i, *changed);
+}
+
+std::shared_ptr<health::Prober> Engine::SyncProber(const std::shared_ptr<Upstream>& up) {
+  const config::UpstreamConfig& cfg = *up->config_;
+  std::string signature = Upstream::ProbeSignature(cfg);
+  if (signature == up->prober_signature_ && (up->prober_ || signature.empty())) return nullptr;
+  std::shared_ptr<health::Prober> retired = std::move(up->prober_);
+  up->prober_.reset();
+  up->prober_signature_ = signature;
+  const uint64_t generation = ++up->prober_generation_;
+  if (signature.empty() || closed()) return retired;
+
+  health::Prober::Settings settings;
+  settings.active = cfg.healthchecks.active;
+  if (cfg.client_certificate) {
+    auto it = certificates_.find(*cfg.client_certificate);
+    if (it != certificates_.end()) {
+      settings.chain = it->second.chain;
+      settings.key = it->second.key;
+    }
+  }
+  std::weak_ptr<Upstream> weak = up;
+  up->prober_ = std::make_shared<health::Prober>(
+      io_, *tls_client_, std::move(settings),
+      [this, weak](bool healthy_lane) {
+        auto strong = weak.lock();
+        return strong ? ProbeTargets(*strong, healthy_lane) : std::vector<health::ProbeTarget>{};
+      },
+      [this, weak, generation](const health::ProbeTarget& target, const health::ProbeResult& result) {
+        if (auto strong = weak.lock()) ReportProbe(*strong, generation, target, result);
+      });
+  up->prober_->Start();
+  Log(1, "active health checks (" + cfg.healthchecks.active.type + ") started for upstream '" + up->name() + "'");
+  return retired;
+}
+
+std::vector<health::ProbeTarget> Engine::ProbeTargets(Upstream& up, bool healthy_lane) {
+  std::lock_guard<std::mutex> lock(up.mu_);
+  std::vector<health::ProbeTarget> out;
+  if (up.deleted() || !up.config_) return out;
+  auto snap = up.snapshot();
+  const config::UpstreamConfig& cfg = *up.config_;
+  for (const balance::Address& a : snap->addresses()) {
+    if (a.weight == 0) continue;  // Kong never adds weight-0 addresses to the checker
+    const std::string key = Upstream::HealthKey(a);
+    auto it = up.health_.find(key);
+    const bool healthy = it == up.health_.end() || health::Available(it->second.state);
+    if (healthy != healthy_lane) continue;
+    health::ProbeTarget t;
+    t.ip = a.ip;
+    t.port = a.port;
+    // Host header: host_header, else the hostname, else the IP (Kong).
+    t.host = cfg.host_header ? *cfg.host_header : a.peer_host;
+    // SNI: https_sni, else host_header, else the hostname; none for an IP (Kong #6333 fixed).
+    t.sni = cfg.healthchecks.active.https_sni ? *cfg.healthchecks.active.https_sni : a.peer_host;
+    t.address = a.key();
+    t.health_key = key;
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+void Engine::ReportProbe(Upstream& up, uint64_t generation, const health::ProbeTarget& target,
+                         const health::ProbeResult& result) {
+  std::lock_guard<std::mutex> lock(up.mu_);
+  if (up.deleted() || generation != up.prober_generation_ || !up.config_) return;
+  auto snap = up.snapshot();
+  const int64_t i = snap->Find(target.address);
+  if (i < 0) return;  // the address left while it was probed
+  const balance::Address& a = snap->addresses()[static_cast<size_t>(i)];
+  if (!result.report) {
+    if (logging())
+      Log(0, "active probe of '" + a.host + "(" + target.address + ")': " + result.detail +
+                 " is in neither active list: ignored");
+    return;
+  }
+  health::AddressHealth& h = up.health_[target.health_key];
+  auto changed = health::Apply(up.config_->healthchecks, health::Mode::active, *result.report, &h);
+  if (logging())
+    Log(0, "active probe of '" + a.host + "(" + target.address + ")': " + result.detail + " (" +
+               ReportName(*result.report) + "), now " + health::StateName(h.state));
+  if (changed) ApplyHealth(up, *snap, static_cast<uint32_t>(i), *changed);
 }
 
 Status Engine::SetTargetHealth(const std::string& upstream, std::string_view target,

@@ -8,17 +8,22 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
 #include "balance/balance.h"
 #include "common/status.h"
 #include "config/config.h"
 #include "engine/options.h"
 #include "health/health.h"
+#include "health/prober.h"
 #include "net/connection.h"
 #include "tls/client.h"
 
@@ -49,6 +54,8 @@ class Upstream {
                        std::shared_ptr<balance::Snapshot>* out) const;
   void Publish(std::shared_ptr<const config::UpstreamConfig> cfg,
                std::vector<config::TargetConfig> targets, std::shared_ptr<balance::Snapshot> snap);
+  // What the active prober was made from; a change restarts it.
+  static std::string ProbeSignature(const config::UpstreamConfig& cfg);
 
   const std::string name_;
   mutable std::mutex mu_;  // serialises writers and health reports
@@ -58,6 +65,18 @@ class Upstream {
   std::shared_ptr<const balance::Snapshot> snapshot_;
   std::atomic<uint64_t> version_{0};
   std::atomic<bool> deleted_{false};
+  // Active health checks: the running prober, what it was made from, and a
+  // generation that tells reports of a replaced prober apart.
+  std::shared_ptr<health::Prober> prober_;
+  std::string prober_signature_;
+  uint64_t prober_generation_ = 0;
+};
+
+// A client certificate from the declarative `certificates` section, named by
+// the id that an upstream's `client_certificate` refers to.
+struct Certificate {
+  std::shared_ptr<const tls::CertChain> chain;
+  std::shared_ptr<const tls::PrivateKey> key;
 };
 
 class Engine : public std::enable_shared_from_this<Engine> {
@@ -93,6 +112,9 @@ class Engine : public std::enable_shared_from_this<Engine> {
                          bool healthy);
   Status Health(const std::string& upstream, std::string* json) const;
 
+  // The engine's I/O threads run active probes.
+  boost::asio::io_context& io() { return io_; }
+
   // Passive health and balancer feedback for one finished try.
   enum class Outcome { ok, http, tcp_failure, timeout };
   void ReportTry(Upstream& up, const balance::Snapshot& snap, uint32_t address, Outcome outcome,
@@ -120,12 +142,28 @@ class Engine : public std::enable_shared_from_this<Engine> {
   void ApplyHealth(Upstream& up, const balance::Snapshot& snap, uint32_t address,
                    health::State state);
   Status CheckOpen() const;
+  // Starts, keeps or replaces the upstream's active prober after its entity
+  // changed. Caller holds up.mu_; a replaced prober is returned to be stopped
+  // once the lock is released (its sink takes up.mu_).
+  std::shared_ptr<health::Prober> SyncProber(const std::shared_ptr<Upstream>& up);
+  // The prober's view of a lane, and where its results land.
+  std::vector<health::ProbeTarget> ProbeTargets(Upstream& up, bool healthy_lane);
+  void ReportProbe(Upstream& up, uint64_t generation, const health::ProbeTarget& target,
+                   const health::ProbeResult& result);
 
   EngineOptions options_;
   Clock clock_;
   std::unique_ptr<net::Pool> pool_;
   std::unique_ptr<tls::ClientContext> tls_client_;
   std::atomic<bool> closed_{false};
+
+  // Active probes run here, on options_.io_threads threads.
+  boost::asio::io_context io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> io_work_;
+  std::vector<std::thread> io_threads_;
+
+  // Client certificates by id, from the last loaded declarative config.
+  std::map<std::string, Certificate> certificates_;  // guarded by config_mu_
 
   mutable std::shared_mutex registry_mu_;
   std::map<std::string, std::shared_ptr<Upstream>> upstreams_;

@@ -144,9 +144,14 @@ Status ParseEngineOptions(std::string_view text, EngineOptions* out) {
   SVC_TRY(r.Object("tls", &sub));
   if (sub) {
     Reader t(*sub, r.Path("tls"));
-    SVC_TRY(t.Only({"verify", "trust", "min_version"}));
+    SVC_TRY(t.Only({"verify", "trust", "ca_file", "min_version"}));
     SVC_TRY(t.Bool("verify", &o.tls_verify));
     SVC_TRY(t.OneOf("trust", {"system", "none"}, &o.tls_trust));
+    if (const auto it = sub->find("ca_file"); it != sub->end()) {
+      if (!it->is_string() || it->get<std::string>().empty())
+        return Error(Code::invalid, "options.tls.ca_file: expected a file path, given " + it->dump());
+      o.tls_ca_file = it->get<std::string>();
+    }
     SVC_TRY(t.OneOf("min_version", {"1.2", "1.3"}, &o.tls_min_version));
   }
   SVC_TRY(r.Object("keepalive", &sub));

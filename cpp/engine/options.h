@@ -17,6 +17,7 @@ struct EngineOptions {
   int connect_timeout_ms = 60000, write_timeout_ms = 60000, read_timeout_ms = 60000;
   bool tls_verify = true;
   std::string tls_trust = "system";      // system | none
+  std::string tls_ca_file;               // PEM CAs trusted besides `trust` (requests without a store, probes)
   std::string tls_min_version = "1.2";   // 1.2 | 1.3
   int pool_size = 60, max_requests = 100;
   double idle_timeout_s = 60;

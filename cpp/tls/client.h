@@ -29,8 +29,10 @@ struct ClientPolicy {
 
 class ClientContext {
  public:
-  // trust: "system" or "none"; min_version: "1.2" or "1.3".
-  static Status Create(const std::string& trust, const std::string& min_version,
+  // trust: "system" or "none"; ca_file: a PEM file of CAs trusted as well
+  // (empty: none); min_version: "1.2" or "1.3". Code::invalid
+  // "options.tls.ca_file: cannot load '<path>': <reason>".
+  static Status Create(const std::string& trust, const std::string& ca_file, const std::string& min_version,
                        std::unique_ptr<ClientContext>* out);
   ~ClientContext();
 
@@ -47,10 +49,14 @@ class ClientContext {
   void ForgetSession(const std::string& session_key);
   size_t cached_sessions() const;
 
- private:
-  ClientContext() = default;
+  // The two halves of Handshake for callers that drive the socket
+  // themselves (active probes wait on Asio): Prepare makes the SSL for `fd`
+  // under `policy`; Failure turns a failed SSL_connect into Code::tls.
   Status Prepare(int fd, const ClientPolicy& policy, const std::string& session_key, SSL** out);
   Status Failure(SSL* ssl, int ret, const ClientPolicy& policy, const std::string& peer);
+
+ private:
+  ClientContext() = default;
   static int OnNewSession(SSL* ssl, SSL_SESSION* session);
 
   SSL_CTX* ctx_ = nullptr;

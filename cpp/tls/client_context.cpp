@@ -2,6 +2,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "tls/client.h"
@@ -62,8 +63,8 @@ std::string CertificateNames(X509* cert) {
 
 }  // namespace
 
-Status ClientContext::Create(const std::string& trust, const std::string& min_version,
-                             std::unique_ptr<ClientContext>* out) {
+Status ClientContext::Create(const std::string& trust, const std::string& ca_file,
+                             const std::string& min_version, std::unique_ptr<ClientContext>* out) {
   std::unique_ptr<ClientContext> c(new ClientContext());
   c->ctx_ = SSL_CTX_new(TLS_client_method());
   if (!c->ctx_) return Error(Code::no_memory, "cannot create the TLS client context");
@@ -76,6 +77,16 @@ Status ClientContext::Create(const std::string& trust, const std::string& min_ve
   // system call per response instead of two per record.
   SSL_CTX_set_read_ahead(c->ctx_, 1);
   if (trust == "system") SSL_CTX_set_default_verify_paths(c->ctx_);
+  if (!ca_file.empty()) {
+    detail::OpenSslErrorScope scope;
+    errno = 0;
+    if (SSL_CTX_load_verify_locations(c->ctx_, ca_file.c_str(), nullptr) != 1) {
+      const int sys = errno;
+      std::string reason = detail::LastOpenSslReason("no certificate found");
+      if (sys) reason = std::strerror(sys);
+      return Error(Code::invalid, "options.tls.ca_file: cannot load '" + ca_file + "': " + reason);
+    }
+  }
   // Sessions live in our cache (keyed by the pool key), not OpenSSL's.
   SSL_CTX_set_session_cache_mode(c->ctx_, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
   SSL_CTX_sess_set_new_cb(c->ctx_, &ClientContext::OnNewSession);

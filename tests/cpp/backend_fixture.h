@@ -59,6 +59,10 @@ class Backend {
     waitpid(pid_, &status, 0);
     pid_ = -1;
   }
+  // Sends `sig` (SIGUSR1 clears every /_admin/ override).
+  void Signal(int sig) {
+    if (pid_ > 0) kill(pid_, sig);
+  }
   int port() const { return port_; }
   std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
 

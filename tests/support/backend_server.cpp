@@ -19,6 +19,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -77,11 +78,18 @@ struct Shared {
     admin_close = 0;
   }
   json AdminJson() const {
+    std::lock_guard<std::mutex> lock(last_mu);
     return {{"status", admin_status.load()},
             {"delay_ms", admin_delay_ms.load()},
             {"close", admin_close.load()},
             {"connections", connections.load()},
-            {"requests", requests.load()}};
+            {"requests", requests.load()},
+            {"last", last}};
+  }
+
+  void SetLast(json info) {
+    std::lock_guard<std::mutex> lock(last_mu);
+    last = std::move(info);
   }
 
   const BackendOptions& opts;
@@ -90,6 +98,8 @@ struct Shared {
   std::atomic<unsigned> admin_status{0};    // 0: no override
   std::atomic<unsigned> admin_delay_ms{0};  // 0: no override
   std::atomic<unsigned> admin_close{0};     // 0 serve, 1 close (FIN), 2 reset (RST)
+  mutable std::mutex last_mu;
+  json last = nullptr;                      // the latest non-admin request's info
 };
 
 struct TlsFacts {
@@ -261,6 +271,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       return Respond(http::status::bad_request, control_.error + "\n", "text/plain");
     }
     if (control_.admin != Control::Admin::none) return OnAdmin();
+    json last = Info();
+    last.erase("admin");
+    shared_.SetLast(std::move(last));
 
     unsigned delay = shared_.admin_delay_ms.load();
     if (delay == 0) delay = control_.delay_ms.value_or(shared_.opts.delay_ms);
