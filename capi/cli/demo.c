@@ -2,7 +2,8 @@
  * backends (svc-test-backend, tests/support/backend.md) with a throwaway PKI
  * (svc-test-pki), configures an engine in memory and checks, one line each,
  * what svc does: weighted round-robin, consistent hashing, set_target, TLS
- * verification, mutual TLS, and a backend killed mid-run.
+ * verification, mutual TLS, a backend killed mid-run, and active health
+ * checks bringing it back.
  *
  * Every backend gets --parent-pid and --exit-on-stdin-eof, so none outlives
  * this process; atexit and the signal handlers stop them and remove the
@@ -332,14 +333,14 @@ static int find_tool(const char *name, const char *bin_dir, const char *env, cha
 /* ===== Health events (engine thread) ===================================== */
 
 static pthread_mutex_t g_events_lock = PTHREAD_MUTEX_INITIALIZER;
-static char g_events[8][256];
+static char g_events[32][256];
 static int g_nevents;
 
 static void on_health(void *userdata, const char *upstream, const char *target, const char *address,
                       int healthy) {
   (void)userdata;
   pthread_mutex_lock(&g_events_lock);
-  if (g_nevents < 8)
+  if (g_nevents < 32)
     snprintf(g_events[g_nevents++], sizeof g_events[0], "health event: %s / %s / %s is now %s", upstream,
              target, address, healthy ? "HEALTHY" : "UNHEALTHY");
   pthread_mutex_unlock(&g_events_lock);
@@ -619,6 +620,80 @@ static void check_failover(svc_engine *e) {
   svc_free(json);
 }
 
+/* The health of `target`'s first address in `upstream` ("?" when absent),
+ * copied into out. */
+static void address_health(svc_engine *e, const char *upstream, const char *target, char *out, size_t size) {
+  char *json = NULL;
+  json_value *root;
+  const json_value *t;
+  svc_error *err = svc_upstream_health(e, upstream, &json);
+  snprintf(out, size, "?");
+  if (err) {
+    svc_error_free(err);
+    return;
+  }
+  root = json_parse(json);
+  for (t = json_get(root, "data") ? json_get(root, "data")->child : NULL; t; t = t->next) {
+    const json_value *a = json_get(json_get(t, "data"), "addresses");
+    if (strcmp(json_get_string(t, "target", ""), target) == 0 && a && a->child)
+      snprintf(out, size, "%s", json_get_string(a->child, "health", "?"));
+  }
+  json_free(root);
+  svc_free(json);
+}
+
+/* (7) Active health checks bring b1 back: http probes on `web`, then b1
+ * restarts on its old port; the prober marks it healthy without any request
+ * having to risk it. */
+static void check_active(svc_engine *e, const char *backend_bin) {
+  const char *entity =
+      "{\"name\": \"web\", \"algorithm\": \"round-robin\", \"healthchecks\": {"
+      "\"passive\": {\"unhealthy\": {\"tcp_failures\": 1}},"
+      "\"active\": {\"type\": \"http\", \"http_path\": \"/\", \"timeout\": 1,"
+      " \"healthy\": {\"interval\": 0.2, \"successes\": 2},"
+      " \"unhealthy\": {\"interval\": 0.2, \"tcp_failures\": 1}}}}";
+  char listen[64], target[64], health[32];
+  const char *args[] = {"--listen", listen, NULL};
+  const int old_port = g_backends[B1].port;
+  const int events_before = events_count();
+  int i, b1_answers = 0;
+  double started, until;
+  svc_error *err;
+
+  if ((err = svc_upstream_upsert(e, entity))) {
+    check(0, "7", "svc_upstream_upsert(web with active checks): %s", svc_error_message(err));
+    svc_error_free(err);
+    return;
+  }
+  snprintf(listen, sizeof listen, "127.0.0.1:%d", old_port);
+  snprintf(target, sizeof target, "127.0.0.1:%d", old_port);
+  address_health(e, "web", target, health, sizeof health);
+  detail("web now probed: GET / every 0.2 s, healthy after 2 successes; b1 is %s", health);
+  started = now_ms();
+  if (backend_start(&g_backends[B1], backend_bin, args) != 0 || g_backends[B1].port != old_port) {
+    check(0, "7", "cannot restart b1 on its old port %d", old_port);
+    return;
+  }
+  until = started + 10000;
+  for (;;) {
+    address_health(e, "web", target, health, sizeof health);
+    if (strcmp(health, "HEALTHY") == 0 || now_ms() > until) break;
+    sleep_ms(20);
+  }
+  for (i = 0; i < 8; ++i) {
+    svc_request *r = NULL;
+    reply rep;
+    get(r, route(e, &r, "web", NULL, 0), "/", &rep);
+    if (rep.status == 200 && strcmp(rep.backend, "b1") == 0) ++b1_answers;
+  }
+  check(strcmp(health, "HEALTHY") == 0 && b1_answers > 0, "7",
+        "active probes bring b1 back %.1f s after it restarted on :%d (%s); %d of 8 GETs reach it", 
+        (now_ms() - started) / 1000.0, old_port, health, b1_answers);
+  pthread_mutex_lock(&g_events_lock);
+  for (i = events_before; i < g_nevents; ++i) detail("%s", g_events[i]);
+  pthread_mutex_unlock(&g_events_lock);
+}
+
 /* ===== svc demo ========================================================== */
 
 int cmd_demo(int argc, char **argv) {
@@ -723,12 +798,7 @@ int cmd_demo(int argc, char **argv) {
   check_tls(e);
   check_mtls(e);
   check_failover(e);
-  /* ---- (7) ACTIVE HEALTH CHECKS: NOT IN SVC YET -----------------------------
-   * When active probes land: configure healthchecks.active on `web` (http_path
-   * "/", healthy.interval / unhealthy.interval 1, tcp_failures 1), restart b1
-   * on its old port (--listen 127.0.0.1:<port>), wait for the prober to mark it
-   * HEALTHY again (health event + svc_upstream_health), and count it as a check. */
-  printf("[SKIP] 7   active health checks (b1 coming back): not in svc yet\n");
+  check_active(e, backend_bin);
 
   svc_engine_free(e);
   svc_trust_store_free(g_ca);
