@@ -24,6 +24,7 @@ Status Snapshot::Build(std::string algorithm, int slots, double threshold,
   for (size_t i = 0; i < n; ++i) {
     Address& a = s->addresses_[i];
     a.id = AddressId(a.key());
+    s->by_id_.emplace(a.id, static_cast<uint32_t>(i));
     const bool on = i < available.size() ? available[i] : true;
     s->available_[i].store(on ? 1 : 0, std::memory_order_relaxed);
     s->conns_[i].store(0, std::memory_order_relaxed);
@@ -69,13 +70,13 @@ bool Snapshot::healthy() const {
 }
 
 int64_t Snapshot::Find(std::string_view key) const {
-  for (size_t i = 0; i < addresses_.size(); ++i)
-    if (addresses_[i].key() == key) return static_cast<int64_t>(i);
-  return -1;
+  auto it = by_id_.find(AddressId(key));
+  if (it == by_id_.end() || addresses_[it->second].key() != key) return -1;
+  return it->second;
 }
 
 size_t Snapshot::MemoryBytes() const {
-  size_t bytes = sizeof(*this) + algorithm_bytes_;
+  size_t bytes = sizeof(*this) + algorithm_bytes_ + by_id_.size() * (sizeof(uint64_t) + sizeof(uint32_t) + 2 * sizeof(void*));
   for (const Address& a : addresses_)
     bytes += sizeof(Address) + a.ip.capacity() + a.kong_ip.capacity() + a.host.capacity() +
              sizeof(std::atomic<uint8_t>) + sizeof(std::atomic<int64_t>);

@@ -354,6 +354,9 @@ class ProbeOp : public std::enable_shared_from_this<ProbeOp> {
     finished_ = true;
     boost::system::error_code ignored;
     timer_.cancel();
+    // An abortive close (RST): a probe is never resumed, and 10 000 probes a
+    // second would otherwise leave 600 000 sockets in TIME_WAIT.
+    if (socket_.is_open()) socket_.set_option(asio::socket_base::linger(true, 0), ignored);
     socket_.close(ignored);
     Done done = std::move(done_);
     done(result);
