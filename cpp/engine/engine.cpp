@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <condition_variable>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "resolve/resolve.h"
+#include <cctype>
 
 namespace svc {
 namespace {
@@ -81,14 +83,16 @@ Status Upstream::BuildSnapshot(const Engine& engine, const config::UpstreamConfi
     t.weight = tc.weight;
     t.created_at = tc.created_at;
     const uint32_t ti = static_cast<uint32_t>(ts.size());
-    auto add = [&](std::string ip, std::string kong_ip) {
+    auto add = [&](std::string ip, std::string kong_ip, int port, int weight, const std::string& srv_name) {
       balance::Address a;
       a.ip = std::move(ip);
       a.kong_ip = std::move(kong_ip);
-      a.port = tc.address.port;
+      a.port = port;
       a.host = tc.address.host;
       if (cfg.host_header) {
         a.peer_host = StripPort(*cfg.host_header);
+      } else if (cfg.use_srv_name && !srv_name.empty()) {
+        a.peer_host = srv_name;  // use_srv_name: the SRV target names the peer
       } else if (tc.address.kind == config::TargetAddress::Kind::name) {
         a.peer_host = tc.address.host;
         if (!a.peer_host.empty() && a.peer_host.back() == '.') a.peer_host.pop_back();
@@ -97,7 +101,7 @@ Status Upstream::BuildSnapshot(const Engine& engine, const config::UpstreamConfi
       } else {
         a.peer_host = a.ip;
       }
-      a.weight = tc.weight;
+      a.weight = weight;
       a.target = ti;
       bool on = true;
       if (checked) {
@@ -109,11 +113,24 @@ Status Upstream::BuildSnapshot(const Engine& engine, const config::UpstreamConfi
       available.push_back(on);
     };
     if (tc.address.kind == config::TargetAddress::Kind::name) {
-      auto ips = resolve::ResolveIpv4(tc.address.host);
-      if (ips.empty()) t.dns_error = true;
-      for (std::string& ip : ips) add(ip, ip);
+      // One address per answer record, from the DNS cache (no I/O here).
+      resolve::Answer answer;
+      if (!engine.DnsAnswer(Engine::DnsKey(tc.address.host), &answer) || answer.records.empty()) t.dns_error = true;
+      const bool srv = answer.type == "SRV";
+      for (const resolve::Record& r : answer.records) {
+        std::string kong_ip = r.ip;
+        if (r.ip.find(':') != std::string::npos) {
+          config::TargetAddress v6;
+          if (config::NormalizeTarget("[" + r.ip + "]", &v6).ok()) kong_ip = v6.host;
+        }
+        // SRV: its port (unless 0) and its weight; A/AAAA: the target's. A
+        // target of weight 0 stays disabled whatever its records say.
+        const int port = srv && r.port > 0 ? r.port : tc.address.port;
+        const int weight = tc.weight == 0 ? 0 : srv ? r.weight : tc.weight;
+        add(r.ip, kong_ip, port, weight, srv ? r.name : std::string());
+      }
     } else {
-      add(CompactIp(tc.address), tc.address.host);
+      add(CompactIp(tc.address), tc.address.host, tc.address.port, tc.weight, std::string());
     }
     ts.push_back(std::move(t));
   }
@@ -156,6 +173,24 @@ Status Engine::Create(EngineOptions options, std::shared_ptr<Engine>* out, Clock
   const EngineOptions& o = e->options_;
   e->pool_ = std::make_unique<net::Pool>(net::PoolOptions{o.pool_size, o.max_requests, o.idle_timeout_s});
   SVC_TRY(tls::ClientContext::Create(o.tls_trust, o.tls_ca_file, o.tls_min_version, &e->tls_client_));
+  resolve::DnsOptions dns;
+  dns.servers = o.dns_servers;
+  // Without dns.servers, $SVC_DNS_SERVERS ("ip[:port],...") before the
+  // system's configuration: test suites keep every lookup on loopback.
+  if (dns.servers.empty())
+    if (const char* env = std::getenv("SVC_DNS_SERVERS"); env && *env) {
+      std::string list = env;
+      for (size_t start = 0; start <= list.size();) {
+        size_t comma = list.find(',', start);
+        if (comma == std::string::npos) comma = list.size();
+        if (comma > start) dns.servers.push_back(list.substr(start, comma - start));
+        start = comma + 1;
+      }
+    }
+  dns.order = o.dns_order;
+  Status st = resolve::DnsResolver::Create(dns, &e->dns_);
+  if (!st.ok()) return Error(st.code(), "options." + st.message());
+  e->dns_thread_ = std::thread([raw = e.get()] { raw->DnsLoop(); });
   // One thread delivers events, so subscribers see them in order.
   e->threads_.emplace_back([raw = e.get()] { raw->EventLoop(); });
   // Active probes run on the I/O threads.
@@ -182,6 +217,12 @@ void Engine::Shutdown() {
   }
   for (auto& p : probers) p->Stop();
   probers.clear();
+  {
+    std::lock_guard<std::mutex> lock(dns_mu_);
+    dns_stop_ = true;
+  }
+  dns_cv_.notify_all();
+  if (dns_thread_.joinable()) dns_thread_.join();
   io_work_.reset();
   io_.stop();
   for (std::thread& t : io_threads_)
@@ -279,6 +320,7 @@ Status Engine::LoadConfig(std::string_view text) {
   }
 
   std::lock_guard<std::mutex> config_lock(config_mu_);
+  for (const auto& entry : doc) EnsureResolved(entry.targets);
   // Build every snapshot first; publish only when all succeeded.
   struct Pending {
     std::shared_ptr<Upstream> up;
@@ -414,6 +456,7 @@ Status Engine::AddTarget(const std::string& upstream, std::string_view target, i
   tc.weight = static_cast<int>(weight);
   tc.id = config::NewUuid();
   std::lock_guard<std::mutex> config_lock(config_mu_);
+  EnsureResolved({tc});
   std::lock_guard<std::mutex> up_lock(up->mu_);
   for (const auto& t : up->targets_)
     if (t.address.target == tc.address.target)
@@ -586,6 +629,187 @@ void Engine::ReportProbe(Upstream& up, uint64_t generation, const health::ProbeT
     Log(0, "active probe of '" + a.host + "(" + target.address + ")': " + result.detail + " (" +
                ReportName(*result.report) + "), now " + health::StateName(h.state));
   if (changed) ApplyHealth(up, *snap, static_cast<uint32_t>(i), *changed);
+}
+
+// ----- DNS ----------------------------------------------------------------
+
+std::string Engine::DnsKey(std::string_view name) {
+  std::string key(name);
+  if (!key.empty() && key.back() == '.') key.pop_back();
+  for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return key;
+}
+
+bool Engine::DnsAnswer(const std::string& key, resolve::Answer* out) const {
+  std::lock_guard<std::mutex> lock(dns_mu_);
+  auto it = dns_cache_.find(key);
+  if (it == dns_cache_.end() || it->second.good.records.empty()) return false;
+  *out = it->second.good;
+  return true;
+}
+
+bool Engine::StoreAnswer(const std::string& key, resolve::Answer answer, double now) {
+  DnsEntry& e = dns_cache_[key];
+  auto same = [](const resolve::Answer& a, const resolve::Answer& b) {
+    if (a.type != b.type || a.records.size() != b.records.size()) return false;
+    for (size_t i = 0; i < a.records.size(); ++i) {
+      const auto &x = a.records[i], &y = b.records[i];
+      if (x.ip != y.ip || x.port != y.port || x.weight != y.weight || x.name != y.name) return false;
+    }
+    return true;
+  };
+  const resolve::Answer before = e.good;
+  switch (answer.kind) {
+    case resolve::Answer::Kind::ok:
+      // Kong renews half a second after the TTL ran out.
+      e.expires = now + answer.ttl_s;
+      e.next = e.expires + 0.5;
+      e.last_error.clear();
+      e.good = std::move(answer);
+      break;
+    case resolve::Answer::Kind::not_found:
+      // The name is gone: its addresses go; ask again after not_found_ttl.
+      e.good = resolve::Answer{};
+      e.next = now + options_.dns_not_found_ttl;
+      e.last_error = answer.message;
+      break;
+    case resolve::Answer::Kind::error:
+      // The servers failed: the last good answer stays in use for stale_ttl
+      // past its TTL, and we ask again every error_ttl.
+      if (now > e.expires + options_.dns_stale_ttl) e.good = resolve::Answer{};
+      e.next = now + std::max(options_.dns_error_ttl, 0.1);
+      e.last_error = answer.message;
+      break;
+  }
+  return !same(before, e.good);
+}
+
+void Engine::EnsureResolved(const std::vector<config::TargetConfig>& targets) {
+  std::vector<std::string> missing;
+  {
+    std::lock_guard<std::mutex> lock(dns_mu_);
+    for (const auto& t : targets) {
+      if (t.address.kind != config::TargetAddress::Kind::name) continue;
+      std::string key = DnsKey(t.address.host);
+      if (!dns_cache_.count(key) && std::find(missing.begin(), missing.end(), key) == missing.end())
+        missing.push_back(std::move(key));
+    }
+  }
+  if (missing.empty()) return;
+  std::vector<resolve::Answer> answers = dns_->ResolveAll(missing);
+  const double now = Now();
+  std::lock_guard<std::mutex> lock(dns_mu_);
+  for (size_t i = 0; i < missing.size(); ++i) {
+    if (answers[i].kind != resolve::Answer::Kind::ok)
+      Log(3, "dns: '" + missing[i] + "' did not resolve: " + answers[i].message);
+    StoreAnswer(missing[i], std::move(answers[i]), now);
+  }
+  dns_cv_.notify_all();  // the DNS thread may now sleep until a nearer refresh
+}
+
+Status Engine::ResolveHost(const std::string& name, int attempt, std::string* ip, int* port) {
+  const std::string key = DnsKey(name);
+  resolve::Answer answer;
+  bool fresh = false;
+  {
+    std::lock_guard<std::mutex> lock(dns_mu_);
+    auto it = dns_cache_.find(key);
+    if (it != dns_cache_.end() && !it->second.good.records.empty()) {
+      answer = it->second.good;
+      fresh = Now() <= it->second.expires + options_.dns_stale_ttl;
+    }
+  }
+  if (!fresh) {
+    resolve::Answer asked = dns_->Resolve(key);
+    if (asked.kind != resolve::Answer::Kind::ok) Log(3, "dns: '" + key + "' did not resolve: " + asked.message);
+    std::lock_guard<std::mutex> lock(dns_mu_);
+    StoreAnswer(key, std::move(asked), Now());
+    answer = dns_cache_[key].good;
+  }
+  if (answer.records.empty()) return Error(Code::dns, "name resolution failed");
+  const resolve::Record& r = answer.records[static_cast<size_t>(attempt) % answer.records.size()];
+  *ip = r.ip;
+  if (answer.type == "SRV" && r.port > 0) *port = r.port;
+  return Status::Ok();
+}
+
+std::vector<std::string> Engine::ReferencedNames() const {
+  std::vector<std::string> names;
+  std::shared_lock<std::shared_mutex> lock(registry_mu_);
+  for (const auto& [name, up] : upstreams_) {
+    std::lock_guard<std::mutex> up_lock(up->mu_);
+    for (const auto& t : up->targets_)
+      if (t.address.kind == config::TargetAddress::Kind::name) names.push_back(DnsKey(t.address.host));
+  }
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  return names;
+}
+
+void Engine::DnsLoop() {
+  for (;;) {
+    const std::vector<std::string> names = ReferencedNames();
+    const double now = Now();
+    double wake = now + 1.0;  // look for new names at least every second
+    std::vector<std::string> due;
+    {
+      std::unique_lock<std::mutex> lock(dns_mu_);
+      if (dns_stop_) return;
+      for (const std::string& n : names) {
+        auto it = dns_cache_.find(n);
+        if (it == dns_cache_.end() || it->second.next <= now) {
+          due.push_back(n);
+        } else {
+          wake = std::min(wake, it->second.next);
+        }
+      }
+      if (due.empty()) {
+        dns_cv_.wait_for(lock, std::chrono::duration<double>(std::max(0.01, wake - now)));
+        if (dns_stop_) return;
+        continue;
+      }
+    }
+    std::vector<resolve::Answer> answers = dns_->ResolveAll(due);
+    std::vector<std::string> changed;
+    {
+      std::lock_guard<std::mutex> lock(dns_mu_);
+      if (dns_stop_) return;
+      const double at = Now();
+      for (size_t i = 0; i < due.size(); ++i) {
+        if (answers[i].kind != resolve::Answer::Kind::ok && logging())
+          Log(2, "dns: '" + due[i] + "' did not resolve: " + answers[i].message);
+        if (StoreAnswer(due[i], std::move(answers[i]), at)) changed.push_back(due[i]);
+      }
+    }
+    if (!changed.empty()) RebuildForNames(changed);
+  }
+}
+
+void Engine::RebuildForNames(const std::vector<std::string>& keys) {
+  std::lock_guard<std::mutex> config_lock(config_mu_);
+  std::vector<std::shared_ptr<Upstream>> ups;
+  {
+    std::shared_lock<std::shared_mutex> lock(registry_mu_);
+    for (const auto& [name, up] : upstreams_) ups.push_back(up);
+  }
+  for (const auto& up : ups) {
+    std::lock_guard<std::mutex> up_lock(up->mu_);
+    if (up->deleted() || !up->config_) continue;
+    const bool uses = std::any_of(up->targets_.begin(), up->targets_.end(), [&](const config::TargetConfig& t) {
+      return t.address.kind == config::TargetAddress::Kind::name &&
+             std::find(keys.begin(), keys.end(), DnsKey(t.address.host)) != keys.end();
+    });
+    if (!uses) continue;
+    std::shared_ptr<balance::Snapshot> snap;
+    Status st = up->BuildSnapshot(*this, *up->config_, up->targets_, &snap);
+    if (!st.ok()) {
+      Log(3, "dns: cannot rebuild upstream '" + up->name() + "': " + st.message());
+      continue;
+    }
+    up->Publish(up->config_, up->targets_, std::move(snap));
+    Log(1, "dns: upstream '" + up->name() + "' rebuilt with new answers (" +
+               std::to_string(up->snapshot()->addresses().size()) + " addresses)");
+  }
 }
 
 Status Engine::SetTargetHealth(const std::string& upstream, std::string_view target,

@@ -25,6 +25,7 @@
 #include "health/health.h"
 #include "health/prober.h"
 #include "net/connection.h"
+#include "resolve/dns.h"
 #include "tls/client.h"
 
 namespace svc {
@@ -72,6 +73,15 @@ class Upstream {
   uint64_t prober_generation_ = 0;
 };
 
+// What the engine knows about one target hostname: the last good answer and
+// when to ask again (Kong's TTL, stale, not-found and error rules).
+struct DnsEntry {
+  resolve::Answer good;     // last ok answer; records empty when there is none
+  double expires = 0;       // engine time when good's TTL runs out
+  double next = 0;          // engine time of the next lookup
+  std::string last_error;   // the last failed lookup's message
+};
+
 // A client certificate from the declarative `certificates` section, named by
 // the id that an upstream's `client_certificate` refers to.
 struct Certificate {
@@ -115,6 +125,16 @@ class Engine : public std::enable_shared_from_this<Engine> {
   // The engine's I/O threads run active probes.
   boost::asio::io_context& io() { return io_; }
 
+  // DNS. Keys are lower-case names without a trailing dot.
+  static std::string DnsKey(std::string_view name);
+  // The last good answer for a target hostname (no I/O); false when none.
+  bool DnsAnswer(const std::string& key, resolve::Answer* out) const;
+  // An address of `name` for a request's explicit target: the cached answer,
+  // or a lookup on the caller's thread when there is none or it expired.
+  // Round-robin over the records by `attempt`; an SRV port replaces `*port`
+  // unless it is 0. Code::dns "name resolution failed" (the reason is logged).
+  Status ResolveHost(const std::string& name, int attempt, std::string* ip, int* port);
+
   // Passive health and balancer feedback for one finished try.
   enum class Outcome { ok, http, tcp_failure, timeout };
   void ReportTry(Upstream& up, const balance::Snapshot& snap, uint32_t address, Outcome outcome,
@@ -150,6 +170,16 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::vector<health::ProbeTarget> ProbeTargets(Upstream& up, bool healthy_lane);
   void ReportProbe(Upstream& up, uint64_t generation, const health::ProbeTarget& target,
                    const health::ProbeResult& result);
+  // Looks up the hostnames among `targets` that were never asked (blocking,
+  // outside every upstream lock) so a snapshot build finds their answers.
+  void EnsureResolved(const std::vector<config::TargetConfig>& targets);
+  // Files one lookup's answer; true when what picks see changed. Caller holds dns_mu_.
+  bool StoreAnswer(const std::string& key, resolve::Answer answer, double now);
+  // The DNS thread: asks again for names whose time came and rebuilds the
+  // snapshots of the upstreams whose answers changed.
+  void DnsLoop();
+  std::vector<std::string> ReferencedNames() const;
+  void RebuildForNames(const std::vector<std::string>& keys);
 
   EngineOptions options_;
   Clock clock_;
@@ -161,6 +191,14 @@ class Engine : public std::enable_shared_from_this<Engine> {
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> io_work_;
   std::vector<std::thread> io_threads_;
+
+  // Name resolution (c-ares) and its cache, refreshed by dns_thread_.
+  std::unique_ptr<resolve::DnsResolver> dns_;
+  mutable std::mutex dns_mu_;
+  std::condition_variable dns_cv_;
+  std::map<std::string, DnsEntry> dns_cache_;
+  bool dns_stop_ = false;
+  std::thread dns_thread_;
 
   // Client certificates by id, from the last loaded declarative config.
   std::map<std::string, Certificate> certificates_;  // guarded by config_mu_

@@ -272,13 +272,10 @@ Status Request::Pick() {
 
   if (route_ == Route::target) {
     std::string ip;
-    if (!resolve::IsIpLiteral(target_host_, &ip)) {
-      auto ips = resolve::ResolveIpv4(target_host_);
-      if (ips.empty()) return Error(Code::dns, "name resolution failed");
-      ip = ips[static_cast<size_t>(tries_) % ips.size()];
-    }
+    int port = target_port_;
+    if (!resolve::IsIpLiteral(target_host_, &ip)) SVC_TRY(engine_->ResolveHost(target_host_, tries_, &ip, &port));
     peer_ip_ = ip;
-    peer_port_ = target_port_;
+    peer_port_ = port;
     peer_host_ = target_host_;
     if (!peer_host_.empty() && peer_host_.back() == '.') peer_host_.pop_back();
     picked_ = true;
@@ -301,8 +298,14 @@ Status Request::Pick() {
     snapshot_version_ = version;
     snapshot_upstream_ = upstream_;
   }
-  if (!snapshot_->healthy())
+  if (!snapshot_->healthy()) {
+    // No address at all because names did not resolve: Kong's DNS error.
+    if (snapshot_->addresses().empty() &&
+        std::any_of(snapshot_->targets().begin(), snapshot_->targets().end(),
+                    [](const balance::Target& t) { return t.dns_error; }))
+      return Error(Code::dns, "name resolution failed");
     return Error(Code::no_peer, "failure to get a peer from the ring-balancer");
+  }
   if (!hash_ready_ && snapshot_->algorithm_name() == "consistent-hashing") {
     hash_value_ = HashValue();
     ctx_.hash_value = hash_value_;

@@ -2,6 +2,7 @@
 
 #include <ares.h>
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <poll.h>
 
 #include <algorithm>
@@ -480,6 +481,8 @@ struct DnsResolver::Impl {
         l.answer.type = ip.find(':') == std::string::npos ? "A" : "AAAA";
         l.answer.records.push_back(Record{ip, 0, 0, l.name});
         l.answer.ttl_s = kLiteralTtl;
+      } else if (FromHostsFile(l.name, &l.answer)) {
+        // The hosts file comes first, as in Kong's client ("localhost").
       } else {
         l.types = TypesFor(l.name);
         l.next = 1;
@@ -491,6 +494,32 @@ struct DnsResolver::Impl {
     out.reserve(b.lookups.size());
     for (Lookup& l : b.lookups) out.push_back(std::move(l.answer));
     return out;
+  }
+
+  // The hosts file's addresses for `name` (A, else AAAA when the order asks
+  // for it), answered like an IP literal: no query, a ten-year TTL.
+  bool FromHostsFile(const std::string& name, Answer* answer) {
+    const bool want_v6 = std::find(order.begin(), order.end(), kTypeAaaa) != order.end();
+    for (int family : {AF_INET, AF_INET6}) {
+      if (family == AF_INET6 && !want_v6) break;
+      hostent* host = nullptr;
+      if (ares_gethostbyname_file(channel, name.c_str(), family, &host) != ARES_SUCCESS || !host) continue;
+      std::vector<std::string> ips;
+      for (char** a = host->h_addr_list; a && *a; ++a) {
+        char text[INET6_ADDRSTRLEN] = "";
+        if (inet_ntop(family, *a, text, sizeof text)) ips.push_back(text);
+      }
+      ares_free_hostent(host);
+      if (ips.empty()) continue;
+      std::sort(ips.begin(), ips.end());
+      ips.erase(std::unique(ips.begin(), ips.end()), ips.end());
+      answer->kind = Answer::Kind::ok;
+      answer->type = family == AF_INET ? "A" : "AAAA";
+      for (std::string& ip : ips) answer->records.push_back(Record{std::move(ip), 0, 0, name});
+      answer->ttl_s = kLiteralTtl;
+      return true;
+    }
+    return false;
   }
 
   std::vector<int> TypesFor(const std::string& name) {

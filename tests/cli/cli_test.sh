@@ -6,6 +6,8 @@
 # config files are named as the user would name them (bad.yaml).
 # Everything listens on 127.0.0.1 only.
 set -u
+# Lookups of engines without dns.servers stay on loopback (nothing answers at 127.0.0.1:1).
+export SVC_DNS_SERVERS=${SVC_DNS_SERVERS:-127.0.0.1:1}
 cd "$(dirname "$0")"
 
 failures=0

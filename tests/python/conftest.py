@@ -20,6 +20,9 @@ import pytest
 import svc
 
 REPO = Path(__file__).resolve().parents[2]
+# Engines created without dns.servers ask 127.0.0.1:1, where nothing answers:
+# no lookup of the suite ever leaves loopback.
+os.environ.setdefault("SVC_DNS_SERVERS", "127.0.0.1:1")
 WAIT_SECONDS = 10.0  # bound of every wait for an engine-thread event
 
 
