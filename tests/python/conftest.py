@@ -250,3 +250,75 @@ def pick_once(engine: svc.Engine, upstream: str) -> str:
         peer = r.pick()
         r.report(svc.Outcome.OK)
         return f"{peer.ip}:{peer.port}"
+
+
+class Dnsmasq:
+    """A dnsmasq process answering for svc.test on a loopback port, with the
+    records given (tests/support/dnsmasq.h is the C++ twin). ``records``
+    are tuples: ("A", name, ip, ttl) for A/AAAA by the address, and
+    ("SRV", name, target, port, priority, weight, ttl)."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.dir = tmp
+        self.proc: subprocess.Popen[bytes] | None = None
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+
+    @property
+    def server(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, records: list[tuple[Any, ...]]) -> None:
+        binary = next((p for p in ("/usr/sbin/dnsmasq", "/usr/bin/dnsmasq") if Path(p).is_file()), None)
+        if binary is None:
+            pytest.fail("dnsmasq not found: install dnsmasq-base (scripts/install-deps.sh does)")
+        lines, srv_ttl = [], 3600
+        for r in records:
+            if r[0] == "A":
+                lines.append(f"host-record={r[1]},{r[2]},{r[3]}")
+            else:
+                lines.append(f"srv-host={r[1]},{r[2]},{r[3]},{r[4]},{r[5]}")
+                srv_ttl = min(srv_ttl, r[6])
+        (self.dir / "dnsmasq.conf").write_text("\n".join(lines) + "\n")
+        self.proc = subprocess.Popen(
+            [binary, "--keep-in-foreground", f"--conf-file={self.dir / 'dnsmasq.conf'}", f"--port={self.port}",
+             "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts", "--no-poll",
+             "--local=/svc.test/", f"--local-ttl={srv_ttl}", "--user=", f"--pid-file={self.dir / 'dnsmasq.pid'}",
+             f"--log-facility={self.dir / 'dnsmasq.log'}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        # Ready once it answers on UDP (any answer will do).
+        query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x05probe\x03svc\x04test\x00\x00\x01\x00\x01"
+        deadline = time.monotonic() + WAIT_SECONDS
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.05)
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    pytest.fail(f"dnsmasq exited: {self.proc.stderr.read().decode() if self.proc.stderr else ''}")
+                try:
+                    s.sendto(query, ("127.0.0.1", self.port))
+                    s.recvfrom(512)
+                    return
+                except OSError:
+                    time.sleep(0.02)
+        pytest.fail("dnsmasq did not answer in time")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(WAIT_SECONDS)
+        if self.proc is not None and self.proc.stderr is not None:
+            self.proc.stderr.close()
+        self.proc = None
+
+    def set_records(self, records: list[tuple[Any, ...]]) -> None:
+        self.stop()
+        self.start(records)
+
+
+@pytest.fixture
+def dnsmasq(tmp_path: Path) -> Iterator[Dnsmasq]:
+    d = Dnsmasq(tmp_path)
+    yield d
+    d.stop()
