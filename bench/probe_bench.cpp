@@ -6,6 +6,10 @@
 // main thread in both phases.
 //
 //   svc_probe_bench [targets] [seconds] [concurrency]
+//   svc_probe_bench dns [names] [seconds]
+// The dns mode starts dnsmasq on a loopback port with `names` A records of
+// TTL 1 s, one target each, and compares picks with the refresh running
+// against picks on an upstream of the same size made of IP targets.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
@@ -139,7 +143,79 @@ double RawConnectCpu(const std::vector<int>& ports, int rounds) {
 
 }  // namespace
 
+// Picks while `names` hostnames with 1 s TTLs are refreshed, against picks
+// over the same number of IP targets.
+int DnsMode(int names, double seconds) {
+  char dir[] = "/tmp/svc-probe-bench-XXXXXX";
+  if (!mkdtemp(dir)) return 1;
+  const std::string conf = std::string(dir) + "/dnsmasq.conf";
+  {
+    FILE* f = std::fopen(conf.c_str(), "w");
+    for (int i = 0; i < names; ++i)
+      std::fprintf(f, "host-record=n%d.svc.test,127.0.%d.%d,1\n", i, 1 + i / 250, 1 + i % 250);
+    std::fclose(f);
+  }
+  int port = 0;
+  {
+    const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    close(fd);
+  }
+  const pid_t dns = fork();
+  if (dns == 0) {
+    const std::string c = "--conf-file=" + conf, p = "--port=" + std::to_string(port),
+                      pid = "--pid-file=" + std::string(dir) + "/pid";
+    execl("/usr/sbin/dnsmasq", "dnsmasq", "--keep-in-foreground", c.c_str(), p.c_str(), "--listen-address=127.0.0.1",
+          "--bind-interfaces", "--no-resolv", "--no-hosts", "--no-poll", "--local=/svc.test/", "--user=", pid.c_str(),
+          "--log-facility=/dev/null", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  svc::EngineOptions o;
+  o.dns_servers = {"127.0.0.1:" + std::to_string(port)};
+  std::shared_ptr<svc::Engine> engine;
+  if (!svc::Engine::Create(o, &engine).ok()) return 1;
+  auto load = [&](bool by_name) {
+    nlohmann::json ts = nlohmann::json::array();
+    for (int i = 0; i < names; ++i)
+      ts.push_back({{"target", by_name ? "n" + std::to_string(i) + ".svc.test:8000"
+                                       : "127.0." + std::to_string(1 + i / 250) + "." + std::to_string(1 + i % 250) + ":8000"}});
+    nlohmann::json doc = {{"_format_version", "3.0"}, {"upstreams", {{{"name", "u"}, {"targets", ts}}}}};
+    svc::Status st = engine->LoadConfig(doc.dump());
+    if (!st.ok()) {
+      std::fprintf(stderr, "%s\n", st.message().c_str());
+      std::exit(1);
+    }
+  };
+  load(false);
+  const double ip_ns = PickNs(engine, seconds);
+  load(true);
+  const double dns_ns = PickNs(engine, seconds);
+  std::string health;
+  engine->Health("u", &health);
+  const auto w = nlohmann::json::parse(health)["weight"];
+  std::printf("probe_bench dns: %d names, TTL 1 s, refreshed by the engine's DNS thread, %.0f s per phase\n", names,
+              seconds);
+  std::printf("  picks over %d IP targets:          %.0f ns\n", names, ip_ns);
+  std::printf("  picks while %d names refresh:      %.0f ns (weight total %lld: every name resolved)\n", names,
+              dns_ns, static_cast<long long>(w["total"].get<int64_t>()));
+  engine->Shutdown();
+  kill(dns, SIGTERM);
+  waitpid(dns, nullptr, 0);
+  std::remove(conf.c_str());
+  rmdir(dir);
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "dns")
+    return DnsMode(argc > 2 ? std::atoi(argv[2]) : 1000, argc > 3 ? std::atof(argv[3]) : 5);
   const int targets = argc > 1 ? std::atoi(argv[1]) : 10000;
   const double seconds = argc > 2 ? std::atof(argv[2]) : 10;
   const int concurrency = argc > 3 ? std::atoi(argv[3]) : 10;
