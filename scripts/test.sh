@@ -69,7 +69,7 @@ run_suite() {
 run_tsan() {
   echo "== configure and build: tsan (concurrency tests)"
   cmake --preset tsan >/dev/null
-  cmake --build --preset tsan -j "$JOBS" --target svc_cpp_tests
+  cmake --build --preset tsan -j "$JOBS" --target svc_cpp_tests svc_test_backend
   echo "== test: tsan"
   local log
   log=$(mktemp)

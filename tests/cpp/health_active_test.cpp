@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
@@ -396,6 +397,64 @@ TEST_F(ActiveHealth, AnUnchangedActiveTreeKeepsItsProberAcrossReloads) {
     std::this_thread::sleep_for(50ms);
   }
   EXPECT_GE(recorder_.Count("status 200 (SUCCESS)"), 1u);
+}
+
+}  // namespace
+}  // namespace svc
+
+namespace svc {
+namespace {
+
+// Probes, picks with passive reports, reloads and deletions all at once
+// (run under ThreadSanitizer by the test script).
+TEST(ConcurrencyActive, ProbesPicksReportsAndReloadsTogether) {
+  testing::Backend b1({"--name", "b1"});
+  testing::Backend b2({"--name", "b2"});
+  std::shared_ptr<Engine> engine;
+  ASSERT_TRUE(Engine::Create({}, &engine).ok());
+  std::atomic<int> events{0};
+  engine->OnHealth([&](const std::string&, const std::string&, const std::string&, bool) { ++events; });
+  auto doc = [&](double interval) {
+    json active = {{"type", "http"},
+                   {"timeout", 0.5},
+                   {"healthy", {{"interval", interval}, {"successes", 1}}},
+                   {"unhealthy", {{"interval", interval}, {"http_failures", 1}}}};
+    return json{{"_format_version", "3.0"},
+                {"upstreams", {{{"name", "u"},
+                                {"healthchecks", {{"active", active}, {"passive", {{"unhealthy", {{"tcp_failures", 1}}}}}}},
+                                {"targets", {{{"target", b1.target()}}, {{"target", b2.target()}}}}}}}}
+        .dump();
+  };
+  ASSERT_GT(b1.port(), 0);
+  ASSERT_GT(b2.port(), 0);
+  Status loaded = engine->LoadConfig(doc(0.01));
+  ASSERT_TRUE(loaded.ok()) << loaded.message();
+  std::atomic<bool> stop{false};
+  std::atomic<int> picks{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t)
+    threads.emplace_back([&, t] {
+      while (!stop) {
+        Request r(engine);
+        if (!r.SetUpstream("u").ok()) continue;
+        if (r.Pick().ok()) {
+          ++picks;
+          r.Report(t == 0 ? 0 : 2, 0, 0);  // one thread reports successes, one TCP failures
+        }
+      }
+    });
+  threads.emplace_back([&] {
+    for (int i = 0; !stop; ++i) {
+      engine->LoadConfig(doc(i % 2 ? 0.01 : 0.02));
+      std::this_thread::sleep_for(5ms);
+    }
+  });
+  std::this_thread::sleep_for(1500ms);
+  stop = true;
+  for (auto& t : threads) t.join();
+  engine->Shutdown();
+  EXPECT_GT(picks.load(), 0);
+  EXPECT_GT(events.load(), 0);  // passive failures ejected, probes brought back
 }
 
 }  // namespace
