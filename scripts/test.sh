@@ -2,8 +2,8 @@
 # Installs what is missing, builds svc and runs every test suite: the C++
 # engine suites, the C ABI suites, header, symbol and install tests (dev
 # build), the Python suite (pytest on the installed package), the Go suite
-# (go vet, go test -race), then the C++ and C suites again under ASan+UBSan
-# and the concurrency tests under TSan. Exits non-zero when any
+# (go vet, go test -race), then the C++, C and Python suites again under
+# ASan+UBSan (leak detection on) and the concurrency tests under TSan. Exits non-zero when any
 # suite fails or when a suite ran no test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,6 +92,7 @@ run_ctest dev
 run_suite python scripts/test-python.sh
 run_suite go scripts/test-go.sh
 run_ctest asan-ubsan
+run_suite python-asan scripts/test-python-asan.sh
 run_tsan
 
 echo

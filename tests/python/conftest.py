@@ -23,6 +23,10 @@ REPO = Path(__file__).resolve().parents[2]
 # Engines created without dns.servers ask 127.0.0.1:1, where nothing answers:
 # no lookup of the suite ever leaves loopback.
 os.environ.setdefault("SVC_DNS_SERVERS", "127.0.0.1:1")
+# Helper processes (test backend, PKI tool, dnsmasq) are not under test: when
+# the suite runs with the sanitizer runtime preloaded (scripts/test-python-asan.sh),
+# they start without it.
+HELPER_ENV = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
 WAIT_SECONDS = 10.0  # bound of every wait for an engine-thread event
 
 
@@ -56,7 +60,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not binary.is_file():
         pytest.fail(f"svc-test-pki not found at {binary}: build the tests or set SVC_TEST_PKI_BIN")
     out = tmp_path_factory.mktemp("pki")
-    subprocess.run([str(binary), str(out)], check=True, capture_output=True, timeout=60)
+    subprocess.run([str(binary), str(out)], check=True, capture_output=True, timeout=60, env=HELPER_ENV)
     return out
 
 
@@ -75,7 +79,9 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not binary.is_file():
         pytest.fail(f"svc-test-backend not found at {binary}: build the tests or set SVC_TEST_BACKEND_BIN")
     out = tmp_path_factory.mktemp("self-signed")
-    subprocess.run([str(binary), "--write-self-signed", str(out)], check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [str(binary), "--write-self-signed", str(out)], check=True, capture_output=True, timeout=60, env=HELPER_ENV
+    )
     for name in ("self-signed.pem", "self-signed.key"):
         if not (out / name).is_file():
             pytest.fail(f"svc-test-backend --write-self-signed did not write {out / name}")
@@ -99,6 +105,7 @@ class Backend:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            env=HELPER_ENV,
         )
         try:
             line = self._read_line(WAIT_SECONDS)
@@ -286,7 +293,7 @@ class Dnsmasq:
              "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts", "--no-poll",
              "--local=/svc.test/", f"--local-ttl={srv_ttl}", "--user=", f"--pid-file={self.dir / 'dnsmasq.pid'}",
              f"--log-facility={self.dir / 'dnsmasq.log'}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=HELPER_ENV,
         )
         # Ready once it answers on UDP (any answer will do).
         query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x05probe\x03svc\x04test\x00\x00\x01\x00\x01"
