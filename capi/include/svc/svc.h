@@ -126,19 +126,27 @@ typedef void (*svc_log_cb)(void *userdata, int level, const char *message);
  *                 type or range is SVC_EINVAL naming the key. Keys and defaults:
  *                 {"io_threads": 1, "scheme": "http", "retries": 5,
  *                  "timeouts": {"connect": 60000, "write": 60000, "read": 60000},
- *                  "tls": {"verify": true, "trust": "system", "min_version": "1.2"},
+ *                  "tls": {"verify": true, "trust": "system", "ca_file": "<PEM path>",
+ *                          "min_version": "1.2"},
+ *                  (ca_file: CAs trusted besides `trust`, for requests without a
+ *                  store and for active https probes)
  *                  "keepalive": {"pool_size": 60, "max_requests": 100, "idle_timeout": 60},
  *                  (Kong's defaults: idle connections kept per peer and policy, uses of one
  *                  connection before it is closed, 0 = unlimited, and idle seconds; with
  *                  TLS, raising max_requests saves a handshake every 100 requests)
  *                  "dns": {"servers": [...], "order": ["LAST","SRV","A","CNAME"],
  *                          "stale_ttl": 4, "not_found_ttl": 30, "error_ttl": 1},
+ *                  (servers: "ip[:port]" strings; without them $SVC_DNS_SERVERS
+ *                  ("ip[:port],...") or /etc/resolv.conf; the hosts file answers first.
+ *                  A server that is not an address is SVC_EINVAL
+ *                  "options.dns.servers: '<s>' is not an IP address with an optional port")
  *                  "limits": {"max_header_bytes": 65536, "max_body_bytes": 67108864},
  *                  "seed": 0}
  * Returns NULL on success. */
 SVC_API svc_error *svc_engine_new(svc_engine **out, const char *options_json);
 
-/* Frees the engine: delivers pending events, stops and joins its threads,
+/* Frees the engine: stops its active probes and DNS refreshes, delivers
+ * pending events, stops and joins its threads,
  * after which no callback runs, and closes idle pooled connections.
  * Requests and connections still alive stay valid: setters that need only
  * the request still work, while picks, connects and upstream lookups return
@@ -150,6 +158,11 @@ SVC_API void svc_engine_free(svc_engine *e);
  * atomically: on any error nothing changes and the error (SVC_ECONFIG) names
  * the upstream, the field and the reason. Health state of addresses that stay
  * is kept. A document without `upstreams:` removes every upstream.
+ * `certificates:` entries ({id, cert, key} in PEM) are what an upstream's
+ * `client_certificate` names; active https probes present it. Hostname
+ * targets are resolved before this returns (a name that does not resolve
+ * is not an error: its target shows DNS_ERROR and is asked again later);
+ * upstreams with active health checks start probing one interval later.
  *   text, len  the document; text must not be NULL. An empty text (len 0)
  *              is SVC_ECONFIG "declarative config is empty".
  * Thread-safe. */
