@@ -552,6 +552,11 @@ void Engine::ReportTry(Upstream& up, const balance::Snapshot& snap, uint32_t i, 
 std::shared_ptr<health::Prober> Engine::SyncProber(const std::shared_ptr<Upstream>& up) {
   const config::UpstreamConfig& cfg = *up->config_;
   std::string signature = Upstream::ProbeSignature(cfg);
+  // A reload may give the same certificate id new material.
+  if (!signature.empty() && cfg.client_certificate) {
+    auto it = certificates_.find(*cfg.client_certificate);
+    if (it != certificates_.end()) signature += "|" + it->second.key->fingerprint();
+  }
   if (signature == up->prober_signature_ && (up->prober_ || signature.empty())) return nullptr;
   std::shared_ptr<health::Prober> retired = std::move(up->prober_);
   up->prober_.reset();

@@ -178,7 +178,13 @@ class ProbeOp : public std::enable_shared_from_this<ProbeOp> {
     const auto& active = prober_->settings().active;
     boost::system::error_code ec;
     const auto ip = asio::ip::make_address(target_.ip, ec);
-    if (ec) return Finish(Report::tcp_failure, 0, "bad address '" + target_.ip + "'");
+    if (ec) {
+      // Never complete inside Start: the caller is still launching the round.
+      asio::post(prober_->strand(), [self = shared_from_this()] {
+        self->Finish(Report::tcp_failure, 0, "bad address '" + self->target_.ip + "'");
+      });
+      return;
+    }
     const tcp::endpoint endpoint(ip, static_cast<unsigned short>(target_.port));
     Arm("connect");
     socket_.async_connect(endpoint, [self = shared_from_this(), tcp_only = active.type == "tcp"](
