@@ -80,10 +80,28 @@ json PlainScalar(const std::string& s) {
 // the conversion stops after this many nodes.
 constexpr size_t kMaxYamlNodes = 200000;
 
-Status YamlToJson(const YAML::Node& node, json* out, size_t* budget) {
+Status YamlError(const YAML::Mark& mark, const std::string& what) {
+  return Error(Code::config, "invalid YAML at line " + std::to_string(mark.line + 1) + ", column " +
+                                 std::to_string(mark.column + 1) + ": " + what);
+}
+
+// `path` holds the sequences and maps being converted, outermost first. An
+// alias inside its own anchor makes a node contain itself: following it
+// would never end. (An error ends the whole conversion, so `path` is left
+// as it is then.)
+Status YamlToJson(const YAML::Node& node, json* out, size_t* budget, std::vector<YAML::Node>* path) {
   if (++*budget > kMaxYamlNodes) {
     return Error(Code::config, "declarative config is too large (more than " +
                                    std::to_string(kMaxYamlNodes) + " YAML nodes once aliases expand)");
+  }
+  if (node.IsSequence() || node.IsMap()) {
+    for (const YAML::Node& outer : *path) {
+      if (outer.is(node)) return YamlError(node.Mark(), "an alias refers to a node that contains it");
+    }
+    if (path->size() >= schema::kMaxNesting) {
+      return YamlError(node.Mark(), "nested deeper than " + std::to_string(schema::kMaxNesting) + " levels");
+    }
+    path->push_back(node);
   }
   switch (node.Type()) {
     case YAML::NodeType::Undefined:
@@ -104,9 +122,10 @@ Status YamlToJson(const YAML::Node& node, json* out, size_t* budget) {
       json arr = json::array();
       for (const auto& item : node) {
         json v;
-        SVC_TRY(YamlToJson(item, &v, budget));
+        SVC_TRY(YamlToJson(item, &v, budget, path));
         arr.push_back(std::move(v));
       }
+      path->pop_back();
       *out = std::move(arr);
       return Status::Ok();
     }
@@ -118,9 +137,10 @@ Status YamlToJson(const YAML::Node& node, json* out, size_t* budget) {
                                          ": map keys must be scalars");
         }
         json v;
-        SVC_TRY(YamlToJson(kv.second, &v, budget));
+        SVC_TRY(YamlToJson(kv.second, &v, budget, path));
         obj[kv.first.Scalar()] = std::move(v);
       }
+      path->pop_back();
       *out = std::move(obj);
       return Status::Ok();
     }
@@ -128,38 +148,71 @@ Status YamlToJson(const YAML::Node& node, json* out, size_t* budget) {
   return Error(Code::internal, "unexpected YAML node");
 }
 
+// "invalid JSON at line L, column C: <what>" for the byte at `pos` (1-based line and column).
+Status JsonError(std::string_view text, size_t pos, const std::string& what) {
+  size_t line = 1, column = 1;
+  for (size_t i = 0; i < pos && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+  return Error(Code::config, "invalid JSON at line " + std::to_string(line) + ", column " +
+                                 std::to_string(column) + ": " + what);
+}
+
+// Where JSON text first opens more than kMaxNesting levels, or npos.
+// Brackets inside strings do not count.
+size_t FindTooDeep(std::string_view text, size_t start) {
+  size_t depth = 0;
+  bool in_string = false;
+  for (size_t i = start; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // the escaped character
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > schema::kMaxNesting) return i;
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  return std::string_view::npos;
+}
+
 Status ParseText(std::string_view text, json* out) {
   size_t start = 0;
   if (text.substr(0, 3) == "\xEF\xBB\xBF") start = 3;  // UTF-8 byte order mark
   while (start < text.size() && std::isspace(static_cast<unsigned char>(text[start]))) ++start;
   if (start < text.size() && text[start] == '{') {
+    if (size_t deep = FindTooDeep(text, start); deep != std::string_view::npos) {
+      return JsonError(text, deep, "nested deeper than " + std::to_string(schema::kMaxNesting) + " levels");
+    }
     try {
       *out = json::parse(text.begin() + static_cast<std::ptrdiff_t>(start), text.end());
       return Status::Ok();
     } catch (const json::parse_error& e) {
-      // Line and column of the byte where parsing stopped (1-based).
-      size_t stop = std::min(start + (e.byte ? e.byte - 1 : 0), text.size());
-      size_t line = 1, column = 1;
-      for (size_t i = 0; i < stop; ++i) {
-        if (text[i] == '\n') {
-          ++line;
-          column = 1;
-        } else {
-          ++column;
-        }
-      }
       std::string what = e.what();
       // nlohmann: "[json.exception.parse_error.101] parse error at line L, column C: <reason>"
       size_t reason = what.find(": ", what.find("parse error"));
       what = (reason == std::string::npos) ? what : what.substr(reason + 2);
-      return Error(Code::config, "invalid JSON at line " + std::to_string(line) + ", column " +
-                                     std::to_string(column) + ": " + what);
+      // The byte where parsing stopped.
+      return JsonError(text, start + (e.byte ? e.byte - 1 : 0), what);
     }
   }
   try {
     YAML::Node root = YAML::Load(std::string(text));
     size_t budget = 0;
-    if (!root.IsMap()) return YamlToJson(root, out, &budget);
+    std::vector<YAML::Node> path;
+    if (!root.IsMap()) return YamlToJson(root, out, &budget, &path);
+    path.push_back(root);
     // Only the keys svc reads are converted; the others (services, routes, ...)
     // are checked by name only.
     json obj = json::object();
@@ -168,7 +221,7 @@ Status ParseText(std::string_view text, json* out) {
       const std::string& key = kv.first.Scalar();
       json v;
       if (key == "_format_version" || key == "upstreams" || key == "targets") {
-        SVC_TRY(YamlToJson(kv.second, &v, &budget));
+        SVC_TRY(YamlToJson(kv.second, &v, &budget, &path));
       }
       obj[key] = std::move(v);
     }

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
+#include <vector>
 
 namespace svc::config::schema {
 
@@ -253,6 +255,20 @@ bool ReadUuid(const json& v, const std::string& path, Errors* errs, std::string*
   }
   *out = s;
   return true;
+}
+
+size_t Nesting(const json& v, size_t limit) {
+  size_t deepest = 0;
+  std::vector<std::pair<const json*, size_t>> todo{{&v, 1}};
+  while (!todo.empty()) {
+    auto [node, level] = todo.back();
+    todo.pop_back();
+    if (!node->is_structured()) continue;
+    deepest = std::max(deepest, level);
+    if (deepest > limit) return deepest;
+    for (const json& child : *node) todo.emplace_back(&child, level + 1);
+  }
+  return deepest;
 }
 
 json NumberJson(double d) {

@@ -89,4 +89,13 @@ json HealthchecksToJson(const HealthchecksConfig& hc);
 // Numbers as Kong's cjson prints them: integral values without ".0".
 json NumberJson(double d);
 
+// Copying and converting a document recurse once per level, so input that
+// nests deeper than this is refused before either happens. Kong's documents
+// nest under 10 levels (an upstream's healthchecks.active.headers is 5).
+constexpr size_t kMaxNesting = 100;
+
+// Levels of `v` (a scalar is 0, [] and {} are 1, [[1]] is 2), counted
+// without recursion; counting stops past `limit`.
+size_t Nesting(const json& v, size_t limit);
+
 }  // namespace svc::config::schema

@@ -187,6 +187,13 @@ json Nullable(const std::optional<std::string>& v) { return v ? json(*v) : json(
 
 Status ParseUpstream(const nlohmann::json& entity, UpstreamConfig* out) {
   if (!entity.is_object()) return Error(Code::config, "expected a record");
+  // Before the copy: it recurses once per level of nesting.
+  for (auto it = entity.begin(); it != entity.end(); ++it) {
+    if (schema::Nesting(*it, schema::kMaxNesting - 1) > schema::kMaxNesting - 1) {
+      return Error(Code::config, it.key() + ": nested deeper than " + std::to_string(schema::kMaxNesting) +
+                                     " levels");
+    }
+  }
   json e = entity;
   ApplyShorthands(&e);
 

@@ -273,6 +273,40 @@ TEST(Declarative, AliasExpansionIsBounded) {
   EXPECT_EQ(Err(text), "declarative config is too large (more than 200000 YAML nodes once aliases expand)");
 }
 
+// fuzz_declarative found this one: an alias inside its own anchor makes the
+// loaded YAML a cycle, which the conversion followed until the stack ran out
+// (fuzz/regressions/declarative/yaml-alias-cycle.yaml).
+TEST(Declarative, AliasInsideItsOwnAnchorIsAnError) {
+  EXPECT_EQ(Err("_format_version: \"3.0\"\n"
+                "upstreams:\n"
+                "- name: a\n"
+                "  healthchecks: &hc\n"
+                "    passive:\n"
+                "      unhealthy: *hc\n"),
+            "invalid YAML at line 4, column 17: an alias refers to a node that contains it");
+  EXPECT_EQ(Err("&root\n_format_version: \"3.0\"\nupstreams: [*root]\n"),
+            "invalid YAML at line 1, column 1: an alias refers to a node that contains it");
+}
+
+// Copying and converting a document recurse once per level, so nesting is
+// bounded before either happens (a deep JSON `upstreams` overflowed the stack).
+TEST(Declarative, DeepNestingIsAnError) {
+  const std::string deep_json = "{\"_format_version\": \"3.0\",\n \"upstreams\": " + std::string(200000, '[') +
+                                std::string(200000, ']') + "}";
+  EXPECT_EQ(Err(deep_json), "invalid JSON at line 2, column 114: nested deeper than 100 levels");
+  // Brackets inside strings do not count.
+  EXPECT_EQ(Err("{\"_format_version\": \"3.0\", \"services\": [{\"name\": \"" + std::string(300, '[') +
+                "\\\"\"}]}"),
+            "");
+  // 100 levels are fine (the limit is far above Kong's documents).
+  const std::string hundred = "{\"_format_version\": \"3.0\", \"services\": " + std::string(99, '[') +
+                              std::string(99, ']') + "}";
+  EXPECT_EQ(Err(hundred), "");
+  std::string deep_yaml = "_format_version: \"3.0\"\nupstreams: " + std::string(150, '[') +
+                          std::string(150, ']') + "\n";
+  EXPECT_EQ(Err(deep_yaml), "invalid YAML at line 2, column 111: nested deeper than 100 levels");
+}
+
 TEST(Declarative, FailureLeavesOutputUntouched) {
   std::vector<UpstreamWithTargets> out(1);
   out[0].upstream.name = "keep";

@@ -517,5 +517,30 @@ TEST(Uuid, NewUuidIsRandomVersion4) {
   EXPECT_NE(a, b);
 }
 
+// An entity from svc_upstream_upsert is copied before validation, and the
+// copy recursed once per level: deep nesting overflowed the stack
+// (fuzz/regressions/upstream/deep-tags.json).
+TEST(UpstreamSchema, DeepNestingIsAnError) {
+  // Built by moves: a copy of this value is what used to crash.
+  auto nest = [](int levels) {
+    json v = json::array();
+    for (int i = 1; i < levels; ++i) {
+      json outer = json::array();
+      outer.push_back(std::move(v));
+      v = std::move(outer);
+    }
+    return v;
+  };
+  json entity = json::object();
+  entity["name"] = "x";
+  entity["tags"] = nest(200000);
+  EXPECT_EQ(Err(entity), "tags: nested deeper than 100 levels");
+  // The entity is one level, its fields may nest 99 more.
+  entity["tags"] = nest(99);
+  EXPECT_EQ(Err(entity), "tags: expected a string");
+  entity["tags"] = nest(100);
+  EXPECT_EQ(Err(entity), "tags: nested deeper than 100 levels");
+}
+
 }  // namespace
 }  // namespace svc::config
