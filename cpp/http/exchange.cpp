@@ -41,6 +41,7 @@ class ConnectionStream {
         return 0;
       }
       *started_ = true;
+      bytes_read_ += n;
       return n;
     }
     return 0;
@@ -54,11 +55,14 @@ class ConnectionStream {
     return n;
   }
 
+  uint64_t bytes_read() const { return bytes_read_; }
+
  private:
   net::Connection& conn_;
   int timeout_ms_;
   Status* status_;
   bool* started_;
+  uint64_t bytes_read_ = 0;
 };
 
 bool IsTokenChar(unsigned char c) {
@@ -124,6 +128,12 @@ Status Exchange(net::Connection& conn, const Request& request, const Limits& lim
   // body byte is read (Beast 1.74's eager read does not apply body_limit to
   // a body that arrives with its header).
   bhttp::read_header(stream, buffer, parser, ec);
+  // Beast 1.74 gives the start line and the fields header_limit bytes each
+  // when they arrive in one read, so a header of up to twice the limit got
+  // through. What the parser consumed (read, minus what is left in the
+  // buffer: read_header stops after the header) is the whole header.
+  if (!ec && stream.bytes_read() - buffer.size() > static_cast<uint64_t>(limits.max_header_bytes))
+    ec = bhttp::error::header_limit;
   bool too_big = false;
   if (!ec && parser.content_length() &&
       *parser.content_length() > static_cast<std::uint64_t>(limits.max_body_bytes))
