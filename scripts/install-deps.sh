@@ -12,6 +12,7 @@ DEB_PACKAGES=(
   nlohmann-json3-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   swig python3-dev
+  clang libclang-rt-14-dev  # scripts/fuzz.sh: clang and its libFuzzer runtime
   dnsmasq-base
 )
 PIP_PACKAGES=(pybind11 scikit-build-core pytest)
