@@ -1,5 +1,7 @@
 #include "engine/options.h"
 
+#include "config/schema.h"
+
 #include <nlohmann/json.hpp>
 
 namespace svc {
@@ -121,6 +123,10 @@ Status ParseEngineOptions(std::string_view text, EngineOptions* out) {
   json doc = json::parse(text.begin(), text.end(), nullptr, false);
   if (doc.is_discarded())
     return Error(Code::invalid, "options: not valid JSON: " + std::string(text.substr(0, 200)));
+  // Messages below print values, which recurses once per level: refuse deep
+  // input first (options nest 2 levels).
+  if (config::schema::Nesting(doc, config::schema::kMaxNesting) > config::schema::kMaxNesting)
+    return Error(Code::invalid, "options: nested deeper than " + std::to_string(config::schema::kMaxNesting) + " levels");
   if (!doc.is_object()) return Error(Code::invalid, "options: expected a JSON object, given " + doc.dump());
 
   Reader r(doc, "options");

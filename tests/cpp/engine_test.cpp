@@ -273,3 +273,23 @@ TEST_F(EngineTest, ClosedEngineRejectsEverything) {
 
 }  // namespace
 }  // namespace svc
+
+namespace svc {
+namespace {
+
+// Found by fuzzing the setter sequence: deeply nested options overflowed the
+// stack while the error message printed the value.
+TEST(EngineOptionsTest, DeepNestingIsAnErrorNotACrash) {
+  EngineOptions o;
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  Status st = ParseEngineOptions(deep, &o);
+  EXPECT_EQ(st.code(), Code::invalid);
+  EXPECT_EQ(st.message(), "options: nested deeper than 100 levels");
+  const std::string inside = R"({"dns": {"servers": )" + std::string(150, '[') + std::string(150, ']') + "}}";
+  st = ParseEngineOptions(inside, &o);
+  EXPECT_EQ(st.message(), "options: nested deeper than 100 levels");
+  EXPECT_TRUE(ParseEngineOptions(R"({"dns": {"servers": ["127.0.0.1"]}})", &o).ok());
+}
+
+}  // namespace
+}  // namespace svc
