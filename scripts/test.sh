@@ -3,8 +3,9 @@
 # engine suites, the C ABI suites, header, symbol and install tests (dev
 # build), the Python suite (pytest on the installed package), the Go suite
 # (go vet, go test -race), then the C++, C and Python suites again under
-# ASan+UBSan (leak detection on) and the concurrency tests under TSan. Exits non-zero when any
-# suite fails or when a suite ran no test.
+# ASan+UBSan (leak detection on), the concurrency tests under TSan, and
+# every libFuzzer target for FUZZ_SECONDS (60) each. Exits non-zero when
+# any suite fails or when a suite ran no test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,7 +51,7 @@ run_suite() {
   local log
   log=$(mktemp)
   set +e
-  bash "$script" 2>&1 | tee "$log"
+  bash "$script" "${@:3}" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   set -e
   local p f
@@ -94,6 +95,8 @@ run_suite go scripts/test-go.sh
 run_ctest asan-ubsan
 run_suite python-asan scripts/test-python-asan.sh
 run_tsan
+# libFuzzer: the committed crash reproducers, then each target for a while.
+run_suite fuzz scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 
 echo
 if ((${#failures[@]})); then
