@@ -1,8 +1,10 @@
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "tls/client.h"
@@ -22,6 +24,34 @@ int SessionKeyIndex() {
 int ContextIndex() {
   static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
   return index;
+}
+
+// Writes of a TLS connection go through send(MSG_NOSIGNAL): OpenSSL's
+// socket BIO uses write(), which raises SIGPIPE (and kills a host that did
+// not ignore it) on a connection the peer reset, e.g. for the close_notify
+// sent to a backend that just died. Reads stay with the socket BIO.
+int NoSigpipeWrite(BIO* bio, const char* data, int len) {
+  const int fd = static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(bio)));
+  BIO_clear_retry_flags(bio);
+  errno = 0;
+  const ssize_t n = ::send(fd, data, static_cast<size_t>(len), MSG_NOSIGNAL);
+  // The errors OpenSSL's socket BIO retries on (BIO_sock_non_fatal_error).
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == EINPROGRESS ||
+                errno == EALREADY || errno == ENOTCONN || errno == EPROTO))
+    BIO_set_retry_write(bio);
+  return static_cast<int>(n);
+}
+long NoSigpipeCtrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
+const BIO_METHOD* NoSigpipeWriteMethod() {
+  static BIO_METHOD* const method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "svc socket write");
+    if (m && (BIO_meth_set_write(m, &NoSigpipeWrite) != 1 || BIO_meth_set_ctrl(m, &NoSigpipeCtrl) != 1)) {
+      BIO_meth_free(m);
+      m = nullptr;
+    }
+    return m;
+  }();
+  return method;
 }
 
 bool IsIpLiteral(const std::string& host) {
@@ -133,7 +163,16 @@ Status ClientContext::Prepare(int fd, const ClientPolicy& policy, const std::str
     return Error(Code::tls, what + ": " + reason);
   };
   detail::OpenSslErrorScope scope;
-  SSL_set_fd(ssl, fd);
+  BIO* rbio = BIO_new_socket(fd, BIO_NOCLOSE);
+  BIO* wbio = NoSigpipeWriteMethod() ? BIO_new(NoSigpipeWriteMethod()) : nullptr;
+  if (!rbio || !wbio) {
+    BIO_free(rbio);
+    BIO_free(wbio);
+    return fail("cannot attach the socket");
+  }
+  BIO_set_data(wbio, reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
+  BIO_set_init(wbio, 1);
+  SSL_set_bio(ssl, rbio, wbio);  // the SSL owns both
   // The key string lives in the SSL's ex_data; FreeSessionKey frees it with the SSL.
   SSL_set_ex_data(ssl, SessionKeyIndex(), new std::string(session_key));
 
