@@ -361,5 +361,30 @@ TEST(HttpExchange, HeaderLimitCountsTheWholeHeaderHoweverItArrives) {
   }
 }
 
+// fuzz_response found this one: Beast 1.74 asserts that at least 5 bytes
+// are buffered when it comes back to a final chunk, but "0\r\n" and one
+// more byte are 4 (boostorg/beast#2861), so debug builds aborted when a
+// peer sent the end of an empty chunked body a byte at a time
+// (fuzz/regressions/response/final-chunk-byte-by-byte).
+TEST(HttpExchange, EmptyChunkedBodyArrivingAByteAtATime) {
+  const std::string head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (const std::string end : {"0\r\n\r\n", "0\r\nX-Trailer: 1\r\n\r\n"}) {
+    for (size_t piece : {size_t{1}, size_t{2}, size_t{512}}) {
+      http::Response res;
+      Status st = ExchangeInPieces(Cut(head + end, piece), http::Limits{}, &res);
+      EXPECT_TRUE(st.ok()) << piece << ": " << st.message();
+      EXPECT_EQ(res.status, 200);
+      EXPECT_EQ(res.body, "");
+    }
+  }
+  // Cut off inside the end of the body.
+  for (const std::string cut : {"0\r\n", "0\r\n\r", "0\r\nX"}) {
+    http::Response res;
+    Status st = ExchangeInPieces(Cut(head + cut, 1), http::Limits{}, &res);
+    EXPECT_EQ(st.code(), Code::connect) << cut;
+    EXPECT_EQ(st.message(), "the connection to 127.0.0.1:8080 closed in the middle of the response") << cut;
+  }
+}
+
 }  // namespace
 }  // namespace svc
