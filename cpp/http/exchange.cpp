@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <optional>
 #include <sstream>
 
 #include "http/http.h"
@@ -24,8 +25,11 @@ class ConnectionStream {
  public:
   ConnectionStream(net::Connection& conn, int timeout_ms, Status* status, bool* started, const Parser& parser,
                    const beast::flat_buffer& buffer)
-      : conn_(conn), timeout_ms_(timeout_ms), status_(status), started_(started), parser_(parser),
+      : conn_(conn), timeout_ms_(timeout_ms), status_(status), started_(started), parser_(&parser),
         buffer_(buffer) {}
+
+  // The parser of the message being read (a new one after an interim response).
+  void set_parser(const Parser& parser) { parser_ = &parser; }
 
   template <class MutableBufferSequence>
   std::size_t read_some(const MutableBufferSequence& buffers, beast::error_code& ec) {
@@ -87,7 +91,7 @@ class ConnectionStream {
   // end of the body a byte at a time. Left unconsumed in a chunked body,
   // "0\r\n" is that final chunk, and it needs at least "\r\n" more.
   bool ReadsOneMore() const {
-    return parser_.is_header_done() && parser_.chunked() && buffer_.size() == 3 &&
+    return parser_->is_header_done() && parser_->chunked() && buffer_.size() == 3 &&
            std::memcmp(buffer_.data().data(), "0\r\n", 3) == 0;
   }
 
@@ -95,7 +99,7 @@ class ConnectionStream {
   int timeout_ms_;
   Status* status_;
   bool* started_;
-  const Parser& parser_;
+  const Parser* parser_;
   const beast::flat_buffer& buffer_;
   uint64_t bytes_read_ = 0;
 };
@@ -151,30 +155,46 @@ Status Exchange(net::Connection& conn, const Request& request, const Limits& lim
 
   // Parse with Beast, within the limits.
   Status io;
-  Parser parser;
-  parser.header_limit(static_cast<std::uint32_t>(std::min<int64_t>(limits.max_header_bytes, UINT32_MAX)));
-  parser.body_limit(static_cast<std::uint64_t>(limits.max_body_bytes));
-  if (request.method == "HEAD") parser.skip(true);
+  std::optional<Parser> parser;
+  auto fresh_parser = [&] {
+    parser.emplace();
+    parser->header_limit(static_cast<std::uint32_t>(std::min<int64_t>(limits.max_header_bytes, UINT32_MAX)));
+    parser->body_limit(static_cast<std::uint64_t>(limits.max_body_bytes));
+    if (request.method == "HEAD") parser->skip(true);
+  };
+  fresh_parser();
   beast::flat_buffer buffer;
   buffer.reserve(16384);  // most answers arrive in one read
-  ConnectionStream stream(conn, read_timeout_ms, &io, started, parser, buffer);
+  ConnectionStream stream(conn, read_timeout_ms, &io, started, *parser, buffer);
   beast::error_code ec;
-  // The header first: a declared length over the limit fails before any
-  // body byte is read (Beast 1.74's eager read does not apply body_limit to
-  // a body that arrives with its header).
-  bhttp::read_header(stream, buffer, parser, ec);
-  // Beast 1.74 gives the start line and the fields header_limit bytes each
-  // when they arrive in one read, so a header of up to twice the limit got
-  // through. What the parser consumed (read, minus what is left in the
-  // buffer: read_header stops after the header) is the whole header.
-  if (!ec && stream.bytes_read() - buffer.size() > static_cast<uint64_t>(limits.max_header_bytes))
-    ec = bhttp::error::header_limit;
+  for (int interim = 0;; ++interim) {
+    // The header first: a declared length over the limit fails before any
+    // body byte is read (Beast 1.74's eager read does not apply body_limit to
+    // a body that arrives with its header).
+    const uint64_t consumed = stream.bytes_read() - buffer.size();
+    bhttp::read_header(stream, buffer, *parser, ec);
+    // Beast 1.74 gives the start line and the fields header_limit bytes each
+    // when they arrive in one read, so a header of up to twice the limit got
+    // through. What the parser consumed (read, minus what is left in the
+    // buffer: read_header stops after the header) is the whole header.
+    if (!ec && stream.bytes_read() - buffer.size() - consumed > static_cast<uint64_t>(limits.max_header_bytes))
+      ec = bhttp::error::header_limit;
+    if (ec) break;
+    // An interim response (100 Continue, 103 Early Hints) comes before the
+    // final one: read on. 101 Switching Protocols is final (svc does not
+    // switch; the caller sees it).
+    const unsigned status = parser->get().result_int();
+    if (status < 100 || status >= 200 || status == 101) break;
+    if (interim == 16) return Error(Code::proto, "more than 16 interim (1xx) responses from " + conn.peer());
+    fresh_parser();
+    stream.set_parser(*parser);
+  }
   bool too_big = false;
-  if (!ec && parser.content_length() &&
-      *parser.content_length() > static_cast<std::uint64_t>(limits.max_body_bytes))
+  if (!ec && parser->content_length() &&
+      *parser->content_length() > static_cast<std::uint64_t>(limits.max_body_bytes))
     too_big = true;
-  if (!ec && !too_big && !parser.is_done()) bhttp::read(stream, buffer, parser, ec);
-  if (!ec && !too_big && parser.get().body().size() > static_cast<size_t>(limits.max_body_bytes)) too_big = true;
+  if (!ec && !too_big && !parser->is_done()) bhttp::read(stream, buffer, *parser, ec);
+  if (!ec && !too_big && parser->get().body().size() > static_cast<size_t>(limits.max_body_bytes)) too_big = true;
   if (too_big) ec = bhttp::error::body_limit;
   const std::string& peer = conn.peer();
   if (ec) {
@@ -191,7 +211,7 @@ Status Exchange(net::Connection& conn, const Request& request, const Limits& lim
                                     " bytes");
     return Error(Code::proto, "bad response from " + peer + ": " + ec.message());
   }
-  auto& msg = parser.get();
+  auto& msg = parser->get();
   response->status = static_cast<int>(msg.result_int());
   response->headers.clear();
   for (const auto& field : msg) response->headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
