@@ -98,6 +98,12 @@ run_tsan
 # libFuzzer: the committed crash reproducers, then each target for a while.
 run_suite fuzz scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 
+# The reliability figures the fault tests printed (RELIABILITY.md quotes them).
+for preset in dev asan-ubsan; do
+  log=build/$preset/Testing/Temporary/LastTest.log
+  [[ -f $log ]] && grep -h '^FAULTS' "$log" | sed "s/^/$preset: /" || true
+done
+
 echo
 if ((${#failures[@]})); then
   echo "failed suites: ${failures[*]}"
