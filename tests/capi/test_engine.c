@@ -1,5 +1,8 @@
 /* svc.h engine: options, NULL arguments of every engine function, callbacks,
  * engine defaults seen by requests, closing. */
+#include <dirent.h>
+#include <stdatomic.h>
+
 #include "harness.h"
 
 #define UPSTREAM_A "{\"name\":\"a\"}"
@@ -278,6 +281,68 @@ static void test_request_outlives_engine(void) {
   svc_request_free(r2);
 }
 
+/* Threads of this process, from /proc/self/task. */
+static int thread_count(void) {
+  DIR *d = opendir("/proc/self/task");
+  struct dirent *ent;
+  int n = 0;
+  if (!d) return -1;
+  while ((ent = readdir(d)))
+    if (ent->d_name[0] != '.') ++n;
+  closedir(d);
+  return n;
+}
+
+static void count_log(void *userdata, int level, const char *message) {
+  (void)level;
+  (void)message;
+  atomic_fetch_add((atomic_int *)userdata, 1);
+}
+
+/* A thousand engines, each with a request holding an upstream, a trust store
+ * and a log subscriber, freed in three different orders; every engine
+ * thread is gone once the last engine is freed (ASan checks the memory). */
+static void test_lifetime_any_order(void) {
+  const int threads_before = thread_count();
+  atomic_int logs;
+  int i;
+  SECTION("Lifetime.ThousandEnginesWithObjectsFreedInAnyOrder");
+  atomic_init(&logs, 0);
+  for (i = 0; i < 1000; ++i) {
+    svc_engine *e = new_engine("{\"tls\": {\"trust\": \"none\"}, \"io_threads\": 2}");
+    svc_trust_store *s = NULL;
+    svc_request *r;
+    REQUIRE_OK(svc_engine_on_log(e, count_log, &logs));
+    REQUIRE_OK(svc_upstream_upsert(e, UPSTREAM_A)); /* logs nothing; load_config does */
+    REQUIRE_OK(svc_engine_load_config(e, "_format_version: '3.0'", 22));
+    REQUIRE_OK(svc_trust_store_new(&s));
+    r = new_request(e);
+    CHECK_OK(svc_set_tls_verify_store(r, s));
+    CHECK_OK(svc_set_target(r, "10.0.0.9", 80));
+    CHECK_OK(svc_request_pick(r));
+    switch (i % 3) {
+      case 0: /* engine, request, store */
+        svc_engine_free(e);
+        svc_request_free(r);
+        svc_trust_store_free(s);
+        break;
+      case 1: /* store, request, engine */
+        svc_trust_store_free(s);
+        svc_request_free(r);
+        svc_engine_free(e);
+        break;
+      default: /* request, store, engine */
+        svc_request_free(r);
+        svc_trust_store_free(s);
+        svc_engine_free(e);
+        break;
+    }
+  }
+  /* svc_engine_free delivers pending events: every load was logged */
+  CHECK_INT(atomic_load(&logs), 1000);
+  CHECK_INT(thread_count(), threads_before);
+}
+
 static void test_delete_upstream(void) {
   svc_engine *e = new_engine(NULL);
   char *json = NULL;
@@ -297,6 +362,7 @@ static void test_delete_upstream(void) {
 
 int main(void) {
   test_new_defaults();
+  test_lifetime_any_order();
   test_new_bad_options();
   test_null_engine();
   test_null_arguments();
