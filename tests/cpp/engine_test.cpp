@@ -35,6 +35,9 @@ class EngineTest : public ::testing::Test {
       cv_.notify_all();
     });
   }
+  // Shutdown delivers the events still queued: before the members the
+  // callback writes to are destroyed.
+  void TearDown() override { engine_->Shutdown(); }
 
   // Waits (bounded) until n events arrived, then returns them.
   std::vector<Event> WaitEvents(size_t n) {
