@@ -19,13 +19,6 @@ std::string Lower(std::string s) {
   return s;
 }
 
-// RFC 9110 §5.6.2 tchar.
-bool IsToken(const std::string& s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
-    return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-  });
-}
-
 }  // namespace
 
 const char* PhaseName(Phase p) {
@@ -475,20 +468,14 @@ Status Request::Send(const std::string& method, const std::string& target, http:
   SVC_TRY(CheckPhase(kTlsPhases));
   if (route_ == Route::none)
     return Error(Code::invalid, "no upstream or target set: call svc_set_upstream or svc_set_target first");
-  if (!IsToken(method)) return Error(Code::invalid, "method must be an HTTP token: given '" + method + "'");
+  if (!http::IsToken(method)) return Error(Code::invalid, "method must be an HTTP token: given '" + method + "'");
   if (target.empty() || target.find_first_of(" \r\n\t") != std::string::npos ||
       (target[0] != '/' && target != "*"))
     return Error(Code::invalid, "path must start with '/' and hold no spaces or line breaks: given '" +
                                     target.substr(0, 200) + "'");
   bool has_host = false;
   for (const auto& [name, value] : headers) {
-    // Beast writes names and values as given: a CR or LF would start a
-    // header (or a request) of the caller's choosing. Same rule and words
-    // as http::ParseHeaderLine, which the C ABI's "Name: value" goes through.
-    if (!IsToken(name))
-      return Error(Code::invalid, "header name '" + name.substr(0, 200) + "' is not an HTTP token");
-    if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
-      return Error(Code::invalid, "header '" + (name + ": " + value).substr(0, 200) + "' contains CR, LF or NUL");
+    SVC_TRY(http::CheckHeader(name, value));
     const std::string lower = Lower(name);
     if (lower == "host") has_host = true;
     if (lower == "content-length" || lower == "transfer-encoding" || lower == "connection")

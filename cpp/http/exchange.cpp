@@ -104,12 +104,22 @@ class ConnectionStream {
   uint64_t bytes_read_ = 0;
 };
 
-bool IsTokenChar(unsigned char c) {
-  if (std::isalnum(c)) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}  // namespace
+
+bool IsToken(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
+    return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+  });
 }
 
-}  // namespace
+Status CheckHeader(std::string_view name, std::string_view value) {
+  if (!IsToken(name))
+    return Error(Code::invalid, "header name '" + std::string(name.substr(0, 200)) + "' is not an HTTP token");
+  if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos)
+    return Error(Code::invalid, "header '" + (std::string(name) + ": " + std::string(value)).substr(0, 200) +
+                                    "' contains CR, LF or NUL");
+  return Status::Ok();
+}
 
 Status ParseHeaderLine(std::string_view line, std::string* name, std::string* value) {
   if (line.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos)
@@ -118,12 +128,10 @@ Status ParseHeaderLine(std::string_view line, std::string* name, std::string* va
   if (colon == std::string_view::npos || colon == 0)
     return Error(Code::invalid, "header '" + std::string(line.substr(0, 200)) + "' is not 'Name: value'");
   std::string_view n = line.substr(0, colon);
-  for (unsigned char c : n)
-    if (!IsTokenChar(c))
-      return Error(Code::invalid, "header name '" + std::string(n.substr(0, 200)) + "' is not an HTTP token");
   std::string_view v = line.substr(colon + 1);
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
   while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  SVC_TRY(CheckHeader(n, v));
   *name = std::string(n);
   *value = std::string(v);
   return Status::Ok();

@@ -34,6 +34,15 @@ struct Limits {
   int64_t max_body_bytes = 67108864;
 };
 
+// True when `s` is a non-empty HTTP token (RFC 9110 §5.6.2): method and header names.
+bool IsToken(std::string_view s);
+
+// Checks one header of a request before it is written (Beast writes names
+// and values as given, so CR or LF would start a header of the caller's
+// choosing). Code::invalid "header name 'X Y' is not an HTTP token", or
+// "header 'Name: value' contains CR, LF or NUL".
+Status CheckHeader(std::string_view name, std::string_view value);
+
 // Splits "Name: value" into its parts. Code::invalid when the name is not an
 // HTTP token or the line holds CR, LF or NUL (header injection), e.g.
 // "header 'X-A: b\r\nX-Evil: 1' contains CR or LF".
