@@ -15,8 +15,12 @@ const char* StateName(State s) {
 }
 
 std::optional<Report> ClassifyStatus(const config::HealthchecksConfig& hc, Mode mode, int status) {
-  const auto& healthy = mode == Mode::active ? hc.active.healthy : hc.passive.healthy;
-  const auto& unhealthy = mode == Mode::active ? hc.active.unhealthy : hc.passive.unhealthy;
+  return mode == Mode::active ? ClassifyStatus(hc.active.healthy, hc.active.unhealthy, status)
+                              : ClassifyStatus(hc.passive.healthy, hc.passive.unhealthy, status);
+}
+
+std::optional<Report> ClassifyStatus(const config::HealthyConfig& healthy, const config::UnhealthyConfig& unhealthy,
+                                     int status) {
   auto in = [status](const std::vector<int>& list) {
     return std::find(list.begin(), list.end(), status) != list.end();
   };

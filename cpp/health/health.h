@@ -29,6 +29,9 @@ struct AddressHealth {
 // Classifies an HTTP status by the mode's lists: healthy list -> success,
 // unhealthy list or 0 -> HTTP failure, anything else -> ignored (nullopt).
 std::optional<Report> ClassifyStatus(const config::HealthchecksConfig& hc, Mode mode, int status);
+// The same against one mode's lists.
+std::optional<Report> ClassifyStatus(const config::HealthyConfig& healthy, const config::UnhealthyConfig& unhealthy,
+                                     int status);
 
 // Applies one report. Returns the new state when the state changed.
 std::optional<State> Apply(const config::HealthchecksConfig& hc, Mode mode, Report report,

@@ -336,15 +336,10 @@ class ProbeOp : public std::enable_shared_from_this<ProbeOp> {
   void Answered(int status) {
     ProbeResult result;
     result.status = status;
-    result.report = ClassifyActive(status);
+    const auto& active = prober_->settings().active;
+    result.report = ClassifyStatus(active.healthy, active.unhealthy, status);
     result.detail = status ? "status " + std::to_string(status) : "malformed response";
     Complete(std::move(result));
-  }
-
-  std::optional<Report> ClassifyActive(int status) const {
-    config::HealthchecksConfig hc;
-    hc.active = prober_->settings().active;
-    return ClassifyStatus(hc, Mode::active, status);
   }
 
   void Finish(Report report, int status, std::string detail) {
@@ -399,13 +394,5 @@ Prober::~Prober() { Stop(); }
 void Prober::Start() { impl_->Start(); }
 
 void Prober::Stop() { impl_->Stop(); }
-
-void Prober::ProbeOnce(const ProbeTarget& target, std::function<void(const ProbeResult&)> done) {
-  asio::post(impl_->strand(), [impl = impl_, target, done = std::move(done)]() mutable {
-    impl->Probe(target, [impl, done = std::move(done)](const ProbeResult& r) {
-      impl->Deliver([&] { done(r); });
-    });
-  });
-}
 
 }  // namespace svc::health

@@ -73,9 +73,6 @@ class Prober {
   // is not called again. Idempotent; must not be called from the sink.
   void Stop();
 
-  // Probes one address now, outside the lanes (tests and `svc health`).
-  void ProbeOnce(const ProbeTarget& target, std::function<void(const ProbeResult&)> done);
-
   class Impl;
 
  private:
