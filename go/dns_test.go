@@ -16,39 +16,71 @@ import (
 // (tests/support/dnsmasq.h is the C++ twin). Records are dnsmasq lines:
 // "host-record=web.svc.test,127.0.0.11,1", "srv-host=api.svc.test,a.svc.test,9001,10,10".
 type dnsServer struct {
-	t    *testing.T
-	dir  string
-	port int
-	cmd  *exec.Cmd
+	t      *testing.T
+	dir    string
+	port   int
+	cmd    *exec.Cmd
+	exited chan error // receives cmd.Wait's result once
 }
 
 func startDNS(t *testing.T, records ...string) *dnsServer {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	must(t, err)
-	port := c.LocalAddr().(*net.UDPAddr).Port
-	c.Close()
-	d := &dnsServer{t: t, dir: t.TempDir(), port: port}
-	d.start(records)
+	d := &dnsServer{t: t, dir: t.TempDir()}
 	t.Cleanup(d.stop)
-	return d
+	// A port free now can be taken before dnsmasq binds it (by any socket,
+	// UDP or TCP, as dnsmasq binds both): try a few.
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		d.port = freeDNSPort(t)
+		if err = d.launch(records); err == nil {
+			return d
+		}
+	}
+	t.Fatal(err)
+	return nil
+}
+
+// freeDNSPort returns a loopback port free for both UDP and TCP right now.
+func freeDNSPort(t *testing.T) int {
+	t.Helper()
+	for attempt := 0; attempt < 20; attempt++ {
+		u, err := net.ListenPacket("udp", "127.0.0.1:0")
+		must(t, err)
+		port := u.LocalAddr().(*net.UDPAddr).Port
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		u.Close()
+		if err == nil {
+			l.Close()
+			return port
+		}
+	}
+	t.Fatal("no loopback port free for both UDP and TCP")
+	return 0
 }
 
 func (d *dnsServer) server() string { return fmt.Sprintf("127.0.0.1:%d", d.port) }
 
-func (d *dnsServer) start(records []string) {
-	d.t.Helper()
+// launch starts dnsmasq on d.port and waits until it answers; an error says
+// why it did not (its exit status and its own words).
+func (d *dnsServer) launch(records []string) error {
 	bin := "/usr/sbin/dnsmasq"
 	if _, err := os.Stat(bin); err != nil {
 		d.t.Fatal("dnsmasq not found: install dnsmasq-base (scripts/install-deps.sh does)")
 	}
 	conf := filepath.Join(d.dir, "dnsmasq.conf")
 	must(d.t, os.WriteFile(conf, []byte(strings.Join(records, "\n")+"\n"), 0o600))
+	logPath := filepath.Join(d.dir, "log")
+	var stderr strings.Builder
 	d.cmd = exec.Command(bin, "--keep-in-foreground", "--conf-file="+conf, fmt.Sprintf("--port=%d", d.port),
 		"--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts", "--no-poll",
 		"--local=/svc.test/", "--local-ttl=30", "--user=", "--pid-file="+filepath.Join(d.dir, "pid"),
-		"--log-facility="+filepath.Join(d.dir, "log"))
+		"--log-facility="+logPath)
+	d.cmd.Stderr = &stderr
 	must(d.t, d.cmd.Start())
+	exited := make(chan error, 1)
+	cmd := d.cmd
+	go func() { exited <- cmd.Wait() }()
+	d.exited = exited
 	// Ready once it answers a query on UDP.
 	query := []byte("\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x05probe\x03svc\x04test\x00\x00\x01\x00\x01")
 	conn, err := net.Dial("udp", d.server())
@@ -56,26 +88,45 @@ func (d *dnsServer) start(records []string) {
 	defer conn.Close()
 	buf := make([]byte, 512)
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		select {
+		case werr := <-exited:
+			d.cmd, d.exited = nil, nil
+			log, _ := os.ReadFile(logPath)
+			return fmt.Errorf("dnsmasq on port %d: %v: %s%s", d.port, werr, stderr.String(), log)
+		default:
+		}
 		conn.Write(query)
 		conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 		if _, err := conn.Read(buf); err == nil {
-			return
+			return nil
 		}
 	}
-	d.t.Fatal("dnsmasq did not answer in time")
+	d.stop()
+	return fmt.Errorf("dnsmasq did not answer on port %d within 10 s", d.port)
 }
 
 func (d *dnsServer) stop() {
 	if d.cmd != nil && d.cmd.Process != nil {
 		d.cmd.Process.Signal(syscall.SIGTERM)
-		d.cmd.Wait()
-		d.cmd = nil
+		<-d.exited
+		d.cmd, d.exited = nil, nil
 	}
 }
 
+// setRecords restarts dnsmasq with new records on the same port (the engine
+// under test knows that one). The port was dnsmasq's until a moment ago; a
+// short retry covers another socket taking it in between.
 func (d *dnsServer) setRecords(records ...string) {
+	d.t.Helper()
 	d.stop()
-	d.start(records)
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if err = d.launch(records); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	d.t.Fatal(err)
 }
 
 func picksOf(t *testing.T, e *Engine, n int) map[string]int {

@@ -259,6 +259,21 @@ def pick_once(engine: svc.Engine, upstream: str) -> str:
         return f"{peer.ip}:{peer.port}"
 
 
+def _free_dns_port() -> int:
+    """A loopback port free for both UDP and TCP right now."""
+    for _ in range(20):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = int(u.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    pytest.fail("no loopback port free for both UDP and TCP")
+
+
 class Dnsmasq:
     """A dnsmasq process answering for svc.test on a loopback port, with the
     records given (tests/support/dnsmasq.h is the C++ twin). ``records``
@@ -268,15 +283,33 @@ class Dnsmasq:
     def __init__(self, tmp: Path) -> None:
         self.dir = tmp
         self.proc: subprocess.Popen[bytes] | None = None
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+        self.port = 0
 
     @property
     def server(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def start(self, records: list[tuple[Any, ...]]) -> None:
+        """Starts dnsmasq with ``records`` on a fresh port, or on the port it
+        had before (a restart: the engine under test knows that one). Another
+        socket can take the port between the check and dnsmasq's bind (UDP or
+        TCP, it binds both): a few tries cover that."""
+        error = ""
+        for _ in range(5):
+            fresh = self.port == 0
+            if fresh:
+                self.port = _free_dns_port()
+            error = self._launch(records)
+            if not error:
+                return
+            if fresh:
+                self.port = 0
+            else:
+                time.sleep(0.1)
+        pytest.fail(error)
+
+    def _launch(self, records: list[tuple[Any, ...]]) -> str:
+        """Runs dnsmasq on self.port until it answers; returns "" or why not."""
         binary = next((p for p in ("/usr/sbin/dnsmasq", "/usr/bin/dnsmasq") if Path(p).is_file()), None)
         if binary is None:
             pytest.fail("dnsmasq not found: install dnsmasq-base (scripts/install-deps.sh does)")
@@ -302,14 +335,17 @@ class Dnsmasq:
             s.settimeout(0.05)
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
-                    pytest.fail(f"dnsmasq exited: {self.proc.stderr.read().decode() if self.proc.stderr else ''}")
+                    why = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                    self.stop()
+                    return f"dnsmasq on port {self.port} exited: {why}"
                 try:
                     s.sendto(query, ("127.0.0.1", self.port))
                     s.recvfrom(512)
-                    return
+                    return ""
                 except OSError:
                     time.sleep(0.02)
-        pytest.fail("dnsmasq did not answer in time")
+        self.stop()
+        return f"dnsmasq did not answer on port {self.port} within {WAIT_SECONDS} s"
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
