@@ -2,6 +2,7 @@ package svc
 
 import (
 	"context"
+	"encoding/binary"
 	"net/http"
 	"net/textproto"
 	"runtime"
@@ -123,25 +124,120 @@ func headerLines(header http.Header) (string, error) {
 	return b.String(), nil
 }
 
-// readResponse copies a C response into Go memory.
+// readResponse copies a C response into Go memory with two C calls (the
+// block of svc_go_response_copy, see svc.i) rather than one per header,
+// and few allocations: the block, one string holding every name and value,
+// the Header map and one array of values that the keys' slices share.
 func readResponse(res cResponse) *Response {
-	out := &Response{
-		Status: capi.SvcResponseStatus(res),
-		Peer:   Peer{IP: capi.SvcResponsePeerIp(res), Port: capi.SvcResponsePeerPort(res)},
+	block := make([]byte, capi.SvcGoResponseSize(res))
+	return parseResponse(block[:capi.SvcGoResponseCopy(res, block)])
+}
+
+// parseResponse reads a block of svc_go_response_copy; the Body is the end
+// of it.
+func parseResponse(block []byte) *Response {
+	const head = 32 // status, peer port, header count, text bytes: uint64 each
+	if len(block) < head {
+		return &Response{Header: http.Header{}, Body: []byte{}} // not reached: the size was right
 	}
-	n := capi.SvcResponseHeaderCount(res)
-	out.Header = make(http.Header, n)
-	for i := int64(0); i < n; i++ {
-		var name, value string
-		if capi.SvcResponseHeaderAt(res, i, &name, &value) == 0 {
-			break
+	n := int(binary.NativeEndian.Uint64(block[16:]))
+	textEnd := min(head+int(binary.NativeEndian.Uint64(block[24:])), len(block))
+	canonicalNames(block[head:textEnd])
+	text := string(block[head:textEnd])
+	next := func() string {
+		i := strings.IndexByte(text, 0)
+		if i < 0 {
+			i = len(text) // not reached: every field ends in a NUL byte
 		}
-		key := textproto.CanonicalMIMEHeaderKey(name)
-		out.Header[key] = append(out.Header[key], value)
+		field := text[:i]
+		text = text[min(i+1, len(text)):]
+		return field
 	}
-	out.Body = make([]byte, capi.SvcGoResponseBodyLen(res))
-	if len(out.Body) > 0 {
-		out.Body = out.Body[:capi.SvcGoResponseBodyCopy(res, out.Body)]
+	out := &Response{
+		Status: int(binary.NativeEndian.Uint64(block[0:])),
+		Peer:   Peer{IP: next(), Port: int(binary.NativeEndian.Uint64(block[8:]))},
+		Header: make(http.Header, n),
+		Body:   block[textEnd:len(block):len(block)], // the caller may append: never into the text
+	}
+	values := make([]string, n)
+	for i := 0; i < n; i++ {
+		name := next()
+		values[i] = next()
+		key := name
+		if !isCanonical(name) { // a name canonicalNames left alone
+			key = textproto.CanonicalMIMEHeaderKey(name)
+		}
+		if vs, found := out.Header[key]; found {
+			out.Header[key] = append(vs, values[i])
+		} else {
+			out.Header[key] = values[i : i+1 : i+1] // a later append copies
+		}
 	}
 	return out
+}
+
+// canonicalNames rewrites, in place, every header name of a response block's
+// text (after the peer's IP; name and value alternate, each followed by a
+// NUL byte) made only of letters, digits and '-' into its canonical form, as
+// textproto.CanonicalMIMEHeaderKey writes it ("x-tls-version" ->
+// "X-Tls-Version"), so that the names need no allocation of their own.
+// Other names are left for CanonicalMIMEHeaderKey.
+func canonicalNames(text []byte) {
+	field := 0 // 0: the IP; then odd: a name, even: a value
+	start := 0
+	for i, c := range text {
+		if c != 0 {
+			continue
+		}
+		if field%2 == 1 {
+			name := text[start:i]
+			simple := len(name) > 0
+			for _, b := range name {
+				if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-') {
+					simple = false
+					break
+				}
+			}
+			if simple {
+				upper := true
+				for j, b := range name {
+					if upper && 'a' <= b && b <= 'z' {
+						name[j] = b - ('a' - 'A')
+					} else if !upper && 'A' <= b && b <= 'Z' {
+						name[j] = b + ('a' - 'A')
+					}
+					upper = b == '-'
+				}
+			}
+		}
+		field++
+		start = i + 1
+	}
+}
+
+// isCanonical reports whether name is what textproto.CanonicalMIMEHeaderKey
+// returns for it without allocating: canonicalNames wrote it so.
+func isCanonical(name string) bool {
+	if name == "" {
+		return false
+	}
+	upper := true
+	for i := 0; i < len(name); i++ {
+		b := name[i]
+		switch {
+		case 'a' <= b && b <= 'z':
+			if upper {
+				return false
+			}
+		case 'A' <= b && b <= 'Z':
+			if !upper {
+				return false
+			}
+		case '0' <= b && b <= '9', b == '-':
+		default:
+			return false
+		}
+		upper = b == '-'
+	}
+	return true
 }

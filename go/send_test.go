@@ -3,11 +3,14 @@ package svc
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/textproto"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -552,4 +555,53 @@ func TestSendConcurrent(t *testing.T) {
 		t.Errorf("distribution %s (total %d)", &backends, total)
 	}
 	t.Logf("backends %s", &backends)
+}
+
+// responseBlock builds a block as svc_go_response_copy writes it.
+func responseBlock(status, port int, ip string, fields []string, body string) []byte {
+	text := ip + "\x00"
+	for _, f := range fields {
+		text += f + "\x00"
+	}
+	block := make([]byte, 32)
+	binary.NativeEndian.PutUint64(block[0:], uint64(status))
+	binary.NativeEndian.PutUint64(block[8:], uint64(port))
+	binary.NativeEndian.PutUint64(block[16:], uint64(len(fields)/2))
+	binary.NativeEndian.PutUint64(block[24:], uint64(len(text)))
+	return append(append(block, text...), body...)
+}
+
+func TestParseResponseBlock(t *testing.T) {
+	names := []string{"x-tls-version", "X-SNI", "content-TYPE", "x-a", "X-A", "x_under", "1abc-2def",
+		"-x", "a--b", "x y", "x-\u00e9", "", "Set-Cookie", "set-cookie"}
+	var fields []string
+	for i, name := range names {
+		fields = append(fields, name, fmt.Sprintf("v%d", i))
+	}
+	res := parseResponse(responseBlock(201, 8443, "::1", fields, "body!"))
+	want := http.Header{}
+	for i, name := range names {
+		key := textproto.CanonicalMIMEHeaderKey(name)
+		want[key] = append(want[key], fmt.Sprintf("v%d", i))
+	}
+	if res.Status != 201 || res.Peer != (Peer{IP: "::1", Port: 8443}) || string(res.Body) != "body!" ||
+		!reflect.DeepEqual(res.Header, want) {
+		t.Fatalf("got %d %+v %q %v, want 201 {::1 8443} \"body!\" %v", res.Status, res.Peer, res.Body, res.Header, want)
+	}
+	if got := res.Header["X-A"]; fmt.Sprint(got) != "[v3 v4]" {
+		t.Errorf("X-A = %v, want [v3 v4] (in the order received)", got)
+	}
+	// Appending to one key's values or to the body changes nothing else.
+	res.Header["X-Tls-Version"] = append(res.Header["X-Tls-Version"], "more")
+	res.Body = append(res.Body, "tail"...)
+	if fmt.Sprint(res.Header["X-Sni"]) != "[v1]" || fmt.Sprint(res.Header["X-Tls-Version"]) != "[v0 more]" ||
+		string(res.Body) != "body!tail" {
+		t.Errorf("after appends: %v, %q", res.Header, res.Body)
+	}
+
+	empty := parseResponse(responseBlock(204, 80, "127.0.0.1", nil, ""))
+	if empty.Status != 204 || empty.Body == nil || len(empty.Body) != 0 || empty.Header == nil || len(empty.Header) != 0 ||
+		empty.Peer != (Peer{IP: "127.0.0.1", Port: 80}) {
+		t.Errorf("empty response: %+v", empty)
+	}
 }

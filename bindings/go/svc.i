@@ -23,7 +23,8 @@
  *     Go string of NUL-terminated "Name: value" lines (the C array of
  *     pointers into it is built in the wrapper), the (name, value)
  *     out-parameters of svc_response_header_at as *string (copied), and
- *     two helpers that copy the response body into a Go []byte.
+ *     two helpers that copy the whole response (status, peer, headers,
+ *     body) into a Go []byte in one block.
  *   - three callback trampolines: C functions that forward health and log
  *     events and the balancer callback of connect mode to Go (//export in
  *     go/internal/capi/callbacks.go). The userdata is a runtime/cgo.Handle;
@@ -201,21 +202,62 @@ static const char *const svc_go_headers_nomem[] = {NULL};
 SVC_OUT_BORROWED_TEXT(name)
 SVC_OUT_BORROWED_TEXT(value)
 
-/* The response body, copied into a Go []byte made by package svc: its
- * length, then the copy (into the slice, borrowed for the call). */
-%inline %{
-static size_t svc_go_response_body_len(const svc_response *res) {
-  size_t n = 0;
-  svc_response_body(res, &n);
+/* The whole response in one block, so that package svc reads it with two
+ * calls instead of one per header: svc_go_response_size, then
+ * svc_go_response_copy into a Go []byte of that size (borrowed for the
+ * call). The block is four native-endian uint64 (status, peer port, header
+ * count, bytes of the text that follows), the text (the peer's IP, then
+ * each header's name and value, each followed by a NUL byte), then the
+ * body. */
+%{
+static size_t svc_go_response_text_len(const svc_response *res) {
+  const char *ip = svc_response_peer_ip(res);
+  size_t n = (ip ? strlen(ip) : 0) + 1;
+  const size_t count = svc_response_header_count(res);
+  for (size_t i = 0; i < count; i++) {
+    const char *name = NULL, *value = NULL;
+    if (!svc_response_header_at(res, i, &name, &value)) break;
+    n += (name ? strlen(name) : 0) + 1 + (value ? strlen(value) : 0) + 1;
+  }
   return n;
 }
 
-static size_t svc_go_response_body_copy(const svc_response *res, void *buf, size_t cap) {
-  size_t n = 0;
-  const void *p = svc_response_body(res, &n);
-  if (n > cap) n = cap;
-  if (n) memcpy(buf, p, n);
-  return n;
+static void svc_go_put_text(char **out, const char *text) {
+  const size_t n = text ? strlen(text) : 0;
+  if (n) memcpy(*out, text, n);
+  (*out)[n] = '\0';
+  *out += n + 1;
+}
+%}
+%inline %{
+static size_t svc_go_response_size(const svc_response *res) {
+  size_t body = 0;
+  svc_response_body(res, &body);
+  return 4 * sizeof(uint64_t) + svc_go_response_text_len(res) + body;
+}
+
+/* Writes the block when cap is at least svc_go_response_size; returns the
+ * bytes written, or 0. */
+static size_t svc_go_response_copy(const svc_response *res, void *buf, size_t cap) {
+  const size_t size = svc_go_response_size(res);
+  if (cap < size) return 0;
+  const size_t count = svc_response_header_count(res);
+  uint64_t head[4] = {(uint64_t)svc_response_status(res), (uint64_t)svc_response_peer_port(res), 0,
+                      (uint64_t)svc_go_response_text_len(res)};
+  char *out = (char *)buf + sizeof head;
+  svc_go_put_text(&out, svc_response_peer_ip(res));
+  for (size_t i = 0; i < count; i++) {
+    const char *name = NULL, *value = NULL;
+    if (!svc_response_header_at(res, i, &name, &value)) break;
+    svc_go_put_text(&out, name);
+    svc_go_put_text(&out, value);
+    head[2]++;
+  }
+  memcpy(buf, head, sizeof head);
+  size_t body = 0;
+  const void *p = svc_response_body(res, &body);
+  if (body) memcpy(out, p, body);
+  return size;
 }
 %}
 

@@ -185,18 +185,54 @@ static void* Swig_malloc(int c) {
 static const char *const svc_go_headers_nomem[] = {NULL};
 
 
-static size_t svc_go_response_body_len(const svc_response *res) {
-  size_t n = 0;
-  svc_response_body(res, &n);
+static size_t svc_go_response_text_len(const svc_response *res) {
+  const char *ip = svc_response_peer_ip(res);
+  size_t n = (ip ? strlen(ip) : 0) + 1;
+  const size_t count = svc_response_header_count(res);
+  for (size_t i = 0; i < count; i++) {
+    const char *name = NULL, *value = NULL;
+    if (!svc_response_header_at(res, i, &name, &value)) break;
+    n += (name ? strlen(name) : 0) + 1 + (value ? strlen(value) : 0) + 1;
+  }
   return n;
 }
 
-static size_t svc_go_response_body_copy(const svc_response *res, void *buf, size_t cap) {
-  size_t n = 0;
-  const void *p = svc_response_body(res, &n);
-  if (n > cap) n = cap;
-  if (n) memcpy(buf, p, n);
-  return n;
+static void svc_go_put_text(char **out, const char *text) {
+  const size_t n = text ? strlen(text) : 0;
+  if (n) memcpy(*out, text, n);
+  (*out)[n] = '\0';
+  *out += n + 1;
+}
+
+
+static size_t svc_go_response_size(const svc_response *res) {
+  size_t body = 0;
+  svc_response_body(res, &body);
+  return 4 * sizeof(uint64_t) + svc_go_response_text_len(res) + body;
+}
+
+/* Writes the block when cap is at least svc_go_response_size; returns the
+ * bytes written, or 0. */
+static size_t svc_go_response_copy(const svc_response *res, void *buf, size_t cap) {
+  const size_t size = svc_go_response_size(res);
+  if (cap < size) return 0;
+  const size_t count = svc_response_header_count(res);
+  uint64_t head[4] = {(uint64_t)svc_response_status(res), (uint64_t)svc_response_peer_port(res), 0,
+                      (uint64_t)svc_go_response_text_len(res)};
+  char *out = (char *)buf + sizeof head;
+  svc_go_put_text(&out, svc_response_peer_ip(res));
+  for (size_t i = 0; i < count; i++) {
+    const char *name = NULL, *value = NULL;
+    if (!svc_response_header_at(res, i, &name, &value)) break;
+    svc_go_put_text(&out, name);
+    svc_go_put_text(&out, value);
+    head[2]++;
+  }
+  memcpy(buf, head, sizeof head);
+  size_t body = 0;
+  const void *p = svc_response_body(res, &body);
+  if (body) memcpy(out, p, body);
+  return size;
 }
 
 
@@ -241,7 +277,7 @@ static svc_error *svc_go_request_on_balancer(svc_request *r, uintptr_t handle) {
 extern "C" {
 #endif
 
-void _wrap_Swig_free_capi_e92203664d165d5f(void *_swig_go_0) {
+void _wrap_Swig_free_capi_40ec546a08b750b9(void *_swig_go_0) {
   void *arg1 = (void *) 0 ;
   
   arg1 = *(void **)&_swig_go_0; 
@@ -251,7 +287,7 @@ void _wrap_Swig_free_capi_e92203664d165d5f(void *_swig_go_0) {
 }
 
 
-void *_wrap_Swig_malloc_capi_e92203664d165d5f(intgo _swig_go_0) {
+void *_wrap_Swig_malloc_capi_40ec546a08b750b9(intgo _swig_go_0) {
   int arg1 ;
   void *result = 0 ;
   void *_swig_go_result;
@@ -264,20 +300,20 @@ void *_wrap_Swig_malloc_capi_e92203664d165d5f(intgo _swig_go_0) {
 }
 
 
-long long _wrap_SvcGoResponseBodyLen_capi_e92203664d165d5f(struct svc_response *_swig_go_0) {
+long long _wrap_SvcGoResponseSize_capi_40ec546a08b750b9(struct svc_response *_swig_go_0) {
   svc_response *arg1 = (svc_response *) 0 ;
   size_t result;
   long long _swig_go_result;
   
   arg1 = *(svc_response **)&_swig_go_0; 
   
-  result = svc_go_response_body_len((struct svc_response const *)arg1);
+  result = svc_go_response_size((struct svc_response const *)arg1);
   _swig_go_result = result; 
   return _swig_go_result;
 }
 
 
-long long _wrap_SvcGoResponseBodyCopy_capi_e92203664d165d5f(struct svc_response *_swig_go_0, _goslice_ _swig_go_1) {
+long long _wrap_SvcGoResponseCopy_capi_40ec546a08b750b9(struct svc_response *_swig_go_0, _goslice_ _swig_go_1) {
   svc_response *arg1 = (svc_response *) 0 ;
   void *arg2 = (void *) 0 ;
   size_t arg3 ;
@@ -290,13 +326,13 @@ long long _wrap_SvcGoResponseBodyCopy_capi_e92203664d165d5f(struct svc_response 
   arg3 = (size_t)_swig_go_1.len;
   
   
-  result = svc_go_response_body_copy((struct svc_response const *)arg1,arg2,arg3);
+  result = svc_go_response_copy((struct svc_response const *)arg1,arg2,arg3);
   _swig_go_result = result; 
   return _swig_go_result;
 }
 
 
-struct svc_error *_wrap_SvcGoEngineOnHealth_capi_e92203664d165d5f(struct svc_engine *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcGoEngineOnHealth_capi_40ec546a08b750b9(struct svc_engine *_swig_go_0, intgo _swig_go_1) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   uintptr_t arg2 ;
   svc_error *result = 0 ;
@@ -311,7 +347,7 @@ struct svc_error *_wrap_SvcGoEngineOnHealth_capi_e92203664d165d5f(struct svc_eng
 }
 
 
-struct svc_error *_wrap_SvcGoEngineOnLog_capi_e92203664d165d5f(struct svc_engine *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcGoEngineOnLog_capi_40ec546a08b750b9(struct svc_engine *_swig_go_0, intgo _swig_go_1) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   uintptr_t arg2 ;
   svc_error *result = 0 ;
@@ -326,7 +362,7 @@ struct svc_error *_wrap_SvcGoEngineOnLog_capi_e92203664d165d5f(struct svc_engine
 }
 
 
-struct svc_error *_wrap_SvcGoRequestOnBalancer_capi_e92203664d165d5f(struct svc_request *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcGoRequestOnBalancer_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, intgo _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   uintptr_t arg2 ;
   svc_error *result = 0 ;
@@ -341,7 +377,7 @@ struct svc_error *_wrap_SvcGoRequestOnBalancer_capi_e92203664d165d5f(struct svc_
 }
 
 
-_gostring_ _wrap_SvcVersion_capi_e92203664d165d5f() {
+_gostring_ _wrap_SvcVersion_capi_40ec546a08b750b9() {
   char *result = 0 ;
   _gostring_ _swig_go_result;
   
@@ -352,7 +388,7 @@ _gostring_ _wrap_SvcVersion_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_OK_capi_e92203664d165d5f() {
+intgo _wrap_SVC_OK_capi_40ec546a08b750b9() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -364,7 +400,7 @@ intgo _wrap_SVC_OK_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_EINVAL_capi_e92203664d165d5f() {
+intgo _wrap_SVC_EINVAL_capi_40ec546a08b750b9() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -376,7 +412,7 @@ intgo _wrap_SVC_EINVAL_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_EPHASE_capi_e92203664d165d5f() {
+intgo _wrap_SVC_EPHASE_capi_40ec546a08b750b9() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -388,7 +424,7 @@ intgo _wrap_SVC_EPHASE_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_ENOTFOUND_capi_e92203664d165d5f() {
+intgo _wrap_SVC_ENOTFOUND_capi_40ec546a08b750b9() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -400,7 +436,7 @@ intgo _wrap_SVC_ENOTFOUND_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_EEXIST_capi_e92203664d165d5f() {
+intgo _wrap_SVC_EEXIST_capi_40ec546a08b750b9() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -412,7 +448,7 @@ intgo _wrap_SVC_EEXIST_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_ECONFIG_capi_e92203664d165d5f() {
+intgo _wrap_SVC_ECONFIG_capi_40ec546a08b750b9() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -424,7 +460,7 @@ intgo _wrap_SVC_ECONFIG_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_ENOPEER_capi_e92203664d165d5f() {
+intgo _wrap_SVC_ENOPEER_capi_40ec546a08b750b9() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -436,7 +472,7 @@ intgo _wrap_SVC_ENOPEER_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_EDNS_capi_e92203664d165d5f() {
+intgo _wrap_SVC_EDNS_capi_40ec546a08b750b9() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -448,7 +484,7 @@ intgo _wrap_SVC_EDNS_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_ECONNECT_capi_e92203664d165d5f() {
+intgo _wrap_SVC_ECONNECT_capi_40ec546a08b750b9() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -460,7 +496,7 @@ intgo _wrap_SVC_ECONNECT_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_ETIMEOUT_capi_e92203664d165d5f() {
+intgo _wrap_SVC_ETIMEOUT_capi_40ec546a08b750b9() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -472,7 +508,7 @@ intgo _wrap_SVC_ETIMEOUT_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_ETLS_capi_e92203664d165d5f() {
+intgo _wrap_SVC_ETLS_capi_40ec546a08b750b9() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -484,7 +520,7 @@ intgo _wrap_SVC_ETLS_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_EPROTO_capi_e92203664d165d5f() {
+intgo _wrap_SVC_EPROTO_capi_40ec546a08b750b9() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -496,7 +532,7 @@ intgo _wrap_SVC_EPROTO_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_ECLOSED_capi_e92203664d165d5f() {
+intgo _wrap_SVC_ECLOSED_capi_40ec546a08b750b9() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -508,7 +544,7 @@ intgo _wrap_SVC_ECLOSED_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_ENOMEM_capi_e92203664d165d5f() {
+intgo _wrap_SVC_ENOMEM_capi_40ec546a08b750b9() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -520,7 +556,7 @@ intgo _wrap_SVC_ENOMEM_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_EINTERNAL_capi_e92203664d165d5f() {
+intgo _wrap_SVC_EINTERNAL_capi_40ec546a08b750b9() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -532,7 +568,7 @@ intgo _wrap_SVC_EINTERNAL_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_ECANCELED_capi_e92203664d165d5f() {
+intgo _wrap_SVC_ECANCELED_capi_40ec546a08b750b9() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -544,7 +580,7 @@ intgo _wrap_SVC_ECANCELED_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SvcErrorCode_capi_e92203664d165d5f(struct svc_error *_swig_go_0) {
+intgo _wrap_SvcErrorCode_capi_40ec546a08b750b9(struct svc_error *_swig_go_0) {
   svc_error *arg1 = (svc_error *) 0 ;
   svc_code result;
   intgo _swig_go_result;
@@ -557,7 +593,7 @@ intgo _wrap_SvcErrorCode_capi_e92203664d165d5f(struct svc_error *_swig_go_0) {
 }
 
 
-_gostring_ _wrap_SvcErrorMessage_capi_e92203664d165d5f(struct svc_error *_swig_go_0) {
+_gostring_ _wrap_SvcErrorMessage_capi_40ec546a08b750b9(struct svc_error *_swig_go_0) {
   svc_error *arg1 = (svc_error *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -570,7 +606,7 @@ _gostring_ _wrap_SvcErrorMessage_capi_e92203664d165d5f(struct svc_error *_swig_g
 }
 
 
-struct svc_error *_wrap_SvcErrorNew_capi_e92203664d165d5f(intgo _swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcErrorNew_capi_40ec546a08b750b9(intgo _swig_go_0, _gostring_ _swig_go_1) {
   svc_code arg1 ;
   char *arg2 = (char *) 0 ;
   svc_error *result = 0 ;
@@ -590,7 +626,7 @@ struct svc_error *_wrap_SvcErrorNew_capi_e92203664d165d5f(intgo _swig_go_0, _gos
 }
 
 
-void _wrap_SvcErrorFree_capi_e92203664d165d5f(struct svc_error *_swig_go_0) {
+void _wrap_SvcErrorFree_capi_40ec546a08b750b9(struct svc_error *_swig_go_0) {
   svc_error *arg1 = (svc_error *) 0 ;
   
   arg1 = *(svc_error **)&_swig_go_0; 
@@ -600,7 +636,7 @@ void _wrap_SvcErrorFree_capi_e92203664d165d5f(struct svc_error *_swig_go_0) {
 }
 
 
-_gostring_ _wrap_SvcCodeName_capi_e92203664d165d5f(intgo _swig_go_0) {
+_gostring_ _wrap_SvcCodeName_capi_40ec546a08b750b9(intgo _swig_go_0) {
   svc_code arg1 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -613,7 +649,7 @@ _gostring_ _wrap_SvcCodeName_capi_e92203664d165d5f(intgo _swig_go_0) {
 }
 
 
-void _wrap_SvcFree_capi_e92203664d165d5f(void *_swig_go_0) {
+void _wrap_SvcFree_capi_40ec546a08b750b9(void *_swig_go_0) {
   void *arg1 = (void *) 0 ;
   
   arg1 = *(void **)&_swig_go_0; 
@@ -623,7 +659,7 @@ void _wrap_SvcFree_capi_e92203664d165d5f(void *_swig_go_0) {
 }
 
 
-intgo _wrap_SVC_PHASE_REWRITE_capi_e92203664d165d5f() {
+intgo _wrap_SVC_PHASE_REWRITE_capi_40ec546a08b750b9() {
   enum svc_phase result;
   intgo _swig_go_result;
   
@@ -635,7 +671,7 @@ intgo _wrap_SVC_PHASE_REWRITE_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_PHASE_ACCESS_capi_e92203664d165d5f() {
+intgo _wrap_SVC_PHASE_ACCESS_capi_40ec546a08b750b9() {
   enum svc_phase result;
   intgo _swig_go_result;
   
@@ -647,7 +683,7 @@ intgo _wrap_SVC_PHASE_ACCESS_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_PHASE_BALANCER_capi_e92203664d165d5f() {
+intgo _wrap_SVC_PHASE_BALANCER_capi_40ec546a08b750b9() {
   enum svc_phase result;
   intgo _swig_go_result;
   
@@ -659,7 +695,7 @@ intgo _wrap_SVC_PHASE_BALANCER_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_PHASE_LOG_capi_e92203664d165d5f() {
+intgo _wrap_SVC_PHASE_LOG_capi_40ec546a08b750b9() {
   enum svc_phase result;
   intgo _swig_go_result;
   
@@ -671,7 +707,7 @@ intgo _wrap_SVC_PHASE_LOG_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_OUTCOME_OK_capi_e92203664d165d5f() {
+intgo _wrap_SVC_OUTCOME_OK_capi_40ec546a08b750b9() {
   enum svc_outcome result;
   intgo _swig_go_result;
   
@@ -683,7 +719,7 @@ intgo _wrap_SVC_OUTCOME_OK_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_OUTCOME_HTTP_capi_e92203664d165d5f() {
+intgo _wrap_SVC_OUTCOME_HTTP_capi_40ec546a08b750b9() {
   enum svc_outcome result;
   intgo _swig_go_result;
   
@@ -695,7 +731,7 @@ intgo _wrap_SVC_OUTCOME_HTTP_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_OUTCOME_TCP_FAILURE_capi_e92203664d165d5f() {
+intgo _wrap_SVC_OUTCOME_TCP_FAILURE_capi_40ec546a08b750b9() {
   enum svc_outcome result;
   intgo _swig_go_result;
   
@@ -707,7 +743,7 @@ intgo _wrap_SVC_OUTCOME_TCP_FAILURE_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_OUTCOME_TIMEOUT_capi_e92203664d165d5f() {
+intgo _wrap_SVC_OUTCOME_TIMEOUT_capi_40ec546a08b750b9() {
   enum svc_outcome result;
   intgo _swig_go_result;
   
@@ -719,7 +755,7 @@ intgo _wrap_SVC_OUTCOME_TIMEOUT_capi_e92203664d165d5f() {
 }
 
 
-struct svc_error *_wrap_SvcEngineNew_capi_e92203664d165d5f(svc_engine **_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcEngineNew_capi_40ec546a08b750b9(svc_engine **_swig_go_0, _gostring_ _swig_go_1) {
   svc_engine **arg1 = (svc_engine **) 0 ;
   char *arg2 = (char *) 0 ;
   svc_engine *temp1 = NULL ;
@@ -746,7 +782,7 @@ struct svc_error *_wrap_SvcEngineNew_capi_e92203664d165d5f(svc_engine **_swig_go
 }
 
 
-void _wrap_SvcEngineFree_capi_e92203664d165d5f(struct svc_engine *_swig_go_0) {
+void _wrap_SvcEngineFree_capi_40ec546a08b750b9(struct svc_engine *_swig_go_0) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   
   arg1 = *(svc_engine **)&_swig_go_0; 
@@ -756,7 +792,7 @@ void _wrap_SvcEngineFree_capi_e92203664d165d5f(struct svc_engine *_swig_go_0) {
 }
 
 
-struct svc_error *_wrap_SvcEngineLoadConfig_capi_e92203664d165d5f(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcEngineLoadConfig_capi_40ec546a08b750b9(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   size_t arg3 ;
@@ -775,7 +811,7 @@ struct svc_error *_wrap_SvcEngineLoadConfig_capi_e92203664d165d5f(struct svc_eng
 }
 
 
-struct svc_error *_wrap_SvcUpstreamUpsert_capi_e92203664d165d5f(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcUpstreamUpsert_capi_40ec546a08b750b9(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   svc_error *result = 0 ;
@@ -795,7 +831,7 @@ struct svc_error *_wrap_SvcUpstreamUpsert_capi_e92203664d165d5f(struct svc_engin
 }
 
 
-struct svc_error *_wrap_SvcUpstreamDelete_capi_e92203664d165d5f(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcUpstreamDelete_capi_40ec546a08b750b9(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   svc_error *result = 0 ;
@@ -820,7 +856,7 @@ struct svc_error *_wrap_SvcUpstreamDelete_capi_e92203664d165d5f(struct svc_engin
 }
 
 
-struct svc_error *_wrap_SvcUpstreamGet_capi_e92203664d165d5f(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_* _swig_go_2) {
+struct svc_error *_wrap_SvcUpstreamGet_capi_40ec546a08b750b9(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_* _swig_go_2) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   char **arg3 = (char **) 0 ;
@@ -854,7 +890,7 @@ struct svc_error *_wrap_SvcUpstreamGet_capi_e92203664d165d5f(struct svc_engine *
 }
 
 
-struct svc_error *_wrap_SvcTargetAdd_capi_e92203664d165d5f(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3) {
+struct svc_error *_wrap_SvcTargetAdd_capi_40ec546a08b750b9(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -883,7 +919,7 @@ struct svc_error *_wrap_SvcTargetAdd_capi_e92203664d165d5f(struct svc_engine *_s
 }
 
 
-struct svc_error *_wrap_SvcTargetDelete_capi_e92203664d165d5f(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
+struct svc_error *_wrap_SvcTargetDelete_capi_40ec546a08b750b9(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -910,7 +946,7 @@ struct svc_error *_wrap_SvcTargetDelete_capi_e92203664d165d5f(struct svc_engine 
 }
 
 
-struct svc_error *_wrap_SvcTargetSetHealth_capi_e92203664d165d5f(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, intgo _swig_go_4) {
+struct svc_error *_wrap_SvcTargetSetHealth_capi_40ec546a08b750b9(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, intgo _swig_go_4) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -951,7 +987,7 @@ struct svc_error *_wrap_SvcTargetSetHealth_capi_e92203664d165d5f(struct svc_engi
 }
 
 
-struct svc_error *_wrap_SvcUpstreamHealth_capi_e92203664d165d5f(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_* _swig_go_2) {
+struct svc_error *_wrap_SvcUpstreamHealth_capi_40ec546a08b750b9(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_* _swig_go_2) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   char **arg3 = (char **) 0 ;
@@ -980,7 +1016,7 @@ struct svc_error *_wrap_SvcUpstreamHealth_capi_e92203664d165d5f(struct svc_engin
 }
 
 
-struct svc_error *_wrap_SvcCertChainParsePem_capi_e92203664d165d5f(svc_cert_chain **_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcCertChainParsePem_capi_40ec546a08b750b9(svc_cert_chain **_swig_go_0, _gostring_ _swig_go_1) {
   svc_cert_chain **arg1 = (svc_cert_chain **) 0 ;
   char *arg2 = (char *) 0 ;
   size_t arg3 ;
@@ -1001,7 +1037,7 @@ struct svc_error *_wrap_SvcCertChainParsePem_capi_e92203664d165d5f(svc_cert_chai
 }
 
 
-struct svc_error *_wrap_SvcPrivateKeyParsePem_capi_e92203664d165d5f(svc_private_key **_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
+struct svc_error *_wrap_SvcPrivateKeyParsePem_capi_40ec546a08b750b9(svc_private_key **_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
   svc_private_key **arg1 = (svc_private_key **) 0 ;
   char *arg2 = (char *) 0 ;
   size_t arg3 ;
@@ -1034,7 +1070,7 @@ struct svc_error *_wrap_SvcPrivateKeyParsePem_capi_e92203664d165d5f(svc_private_
 }
 
 
-struct svc_error *_wrap_SvcTrustStoreNew_capi_e92203664d165d5f(svc_trust_store **_swig_go_0) {
+struct svc_error *_wrap_SvcTrustStoreNew_capi_40ec546a08b750b9(svc_trust_store **_swig_go_0) {
   svc_trust_store **arg1 = (svc_trust_store **) 0 ;
   svc_trust_store *temp1 = NULL ;
   svc_error *result = 0 ;
@@ -1049,7 +1085,7 @@ struct svc_error *_wrap_SvcTrustStoreNew_capi_e92203664d165d5f(svc_trust_store *
 }
 
 
-struct svc_error *_wrap_SvcTrustStoreAddPem_capi_e92203664d165d5f(struct svc_trust_store *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcTrustStoreAddPem_capi_40ec546a08b750b9(struct svc_trust_store *_swig_go_0, _gostring_ _swig_go_1) {
   svc_trust_store *arg1 = (svc_trust_store *) 0 ;
   char *arg2 = (char *) 0 ;
   size_t arg3 ;
@@ -1068,7 +1104,7 @@ struct svc_error *_wrap_SvcTrustStoreAddPem_capi_e92203664d165d5f(struct svc_tru
 }
 
 
-struct svc_error *_wrap_SvcTrustStoreLoadFile_capi_e92203664d165d5f(struct svc_trust_store *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcTrustStoreLoadFile_capi_40ec546a08b750b9(struct svc_trust_store *_swig_go_0, _gostring_ _swig_go_1) {
   svc_trust_store *arg1 = (svc_trust_store *) 0 ;
   char *arg2 = (char *) 0 ;
   svc_error *result = 0 ;
@@ -1088,7 +1124,7 @@ struct svc_error *_wrap_SvcTrustStoreLoadFile_capi_e92203664d165d5f(struct svc_t
 }
 
 
-struct svc_error *_wrap_SvcTrustStoreLoadSystem_capi_e92203664d165d5f(struct svc_trust_store *_swig_go_0) {
+struct svc_error *_wrap_SvcTrustStoreLoadSystem_capi_40ec546a08b750b9(struct svc_trust_store *_swig_go_0) {
   svc_trust_store *arg1 = (svc_trust_store *) 0 ;
   svc_error *result = 0 ;
   struct svc_error *_swig_go_result;
@@ -1101,7 +1137,7 @@ struct svc_error *_wrap_SvcTrustStoreLoadSystem_capi_e92203664d165d5f(struct svc
 }
 
 
-void _wrap_SvcCertChainFree_capi_e92203664d165d5f(struct svc_cert_chain *_swig_go_0) {
+void _wrap_SvcCertChainFree_capi_40ec546a08b750b9(struct svc_cert_chain *_swig_go_0) {
   svc_cert_chain *arg1 = (svc_cert_chain *) 0 ;
   
   arg1 = *(svc_cert_chain **)&_swig_go_0; 
@@ -1111,7 +1147,7 @@ void _wrap_SvcCertChainFree_capi_e92203664d165d5f(struct svc_cert_chain *_swig_g
 }
 
 
-void _wrap_SvcPrivateKeyFree_capi_e92203664d165d5f(struct svc_private_key *_swig_go_0) {
+void _wrap_SvcPrivateKeyFree_capi_40ec546a08b750b9(struct svc_private_key *_swig_go_0) {
   svc_private_key *arg1 = (svc_private_key *) 0 ;
   
   arg1 = *(svc_private_key **)&_swig_go_0; 
@@ -1121,7 +1157,7 @@ void _wrap_SvcPrivateKeyFree_capi_e92203664d165d5f(struct svc_private_key *_swig
 }
 
 
-void _wrap_SvcTrustStoreFree_capi_e92203664d165d5f(struct svc_trust_store *_swig_go_0) {
+void _wrap_SvcTrustStoreFree_capi_40ec546a08b750b9(struct svc_trust_store *_swig_go_0) {
   svc_trust_store *arg1 = (svc_trust_store *) 0 ;
   
   arg1 = *(svc_trust_store **)&_swig_go_0; 
@@ -1131,7 +1167,7 @@ void _wrap_SvcTrustStoreFree_capi_e92203664d165d5f(struct svc_trust_store *_swig
 }
 
 
-struct svc_error *_wrap_SvcRequestNew_capi_e92203664d165d5f(svc_request **_swig_go_0, struct svc_engine *_swig_go_1) {
+struct svc_error *_wrap_SvcRequestNew_capi_40ec546a08b750b9(svc_request **_swig_go_0, struct svc_engine *_swig_go_1) {
   svc_request **arg1 = (svc_request **) 0 ;
   svc_engine *arg2 = (svc_engine *) 0 ;
   svc_request *temp1 = NULL ;
@@ -1148,7 +1184,7 @@ struct svc_error *_wrap_SvcRequestNew_capi_e92203664d165d5f(svc_request **_swig_
 }
 
 
-void _wrap_SvcRequestFree_capi_e92203664d165d5f(struct svc_request *_swig_go_0) {
+void _wrap_SvcRequestFree_capi_40ec546a08b750b9(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   
   arg1 = *(svc_request **)&_swig_go_0; 
@@ -1158,7 +1194,7 @@ void _wrap_SvcRequestFree_capi_e92203664d165d5f(struct svc_request *_swig_go_0) 
 }
 
 
-struct svc_error *_wrap_SvcRequestSetPhase_capi_e92203664d165d5f(struct svc_request *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcRequestSetPhase_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, intgo _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_phase arg2 ;
   svc_error *result = 0 ;
@@ -1173,7 +1209,7 @@ struct svc_error *_wrap_SvcRequestSetPhase_capi_e92203664d165d5f(struct svc_requ
 }
 
 
-intgo _wrap_SvcRequestPhase_capi_e92203664d165d5f(struct svc_request *_swig_go_0) {
+intgo _wrap_SvcRequestPhase_capi_40ec546a08b750b9(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_phase result;
   intgo _swig_go_result;
@@ -1186,7 +1222,7 @@ intgo _wrap_SvcRequestPhase_capi_e92203664d165d5f(struct svc_request *_swig_go_0
 }
 
 
-struct svc_error *_wrap_SvcSetUpstream_capi_e92203664d165d5f(struct svc_request *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcSetUpstream_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, _gostring_ _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *arg2 = (char *) 0 ;
   svc_error *result = 0 ;
@@ -1206,7 +1242,7 @@ struct svc_error *_wrap_SvcSetUpstream_capi_e92203664d165d5f(struct svc_request 
 }
 
 
-struct svc_error *_wrap_SvcSetTarget_capi_e92203664d165d5f(struct svc_request *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
+struct svc_error *_wrap_SvcSetTarget_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *arg2 = (char *) 0 ;
   int arg3 ;
@@ -1228,7 +1264,7 @@ struct svc_error *_wrap_SvcSetTarget_capi_e92203664d165d5f(struct svc_request *_
 }
 
 
-struct svc_error *_wrap_SvcSetTlsCertKey_capi_e92203664d165d5f(struct svc_request *_swig_go_0, struct svc_cert_chain *_swig_go_1, struct svc_private_key *_swig_go_2) {
+struct svc_error *_wrap_SvcSetTlsCertKey_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, struct svc_cert_chain *_swig_go_1, struct svc_private_key *_swig_go_2) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_cert_chain *arg2 = (svc_cert_chain *) 0 ;
   svc_private_key *arg3 = (svc_private_key *) 0 ;
@@ -1245,7 +1281,7 @@ struct svc_error *_wrap_SvcSetTlsCertKey_capi_e92203664d165d5f(struct svc_reques
 }
 
 
-struct svc_error *_wrap_SvcSetTlsVerify_capi_e92203664d165d5f(struct svc_request *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcSetTlsVerify_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, intgo _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   int arg2 ;
   svc_error *result = 0 ;
@@ -1260,7 +1296,7 @@ struct svc_error *_wrap_SvcSetTlsVerify_capi_e92203664d165d5f(struct svc_request
 }
 
 
-struct svc_error *_wrap_SvcSetTlsVerifyDepth_capi_e92203664d165d5f(struct svc_request *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcSetTlsVerifyDepth_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, intgo _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   int arg2 ;
   svc_error *result = 0 ;
@@ -1275,7 +1311,7 @@ struct svc_error *_wrap_SvcSetTlsVerifyDepth_capi_e92203664d165d5f(struct svc_re
 }
 
 
-struct svc_error *_wrap_SvcSetTlsVerifyStore_capi_e92203664d165d5f(struct svc_request *_swig_go_0, struct svc_trust_store *_swig_go_1) {
+struct svc_error *_wrap_SvcSetTlsVerifyStore_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, struct svc_trust_store *_swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_trust_store *arg2 = (svc_trust_store *) 0 ;
   svc_error *result = 0 ;
@@ -1290,7 +1326,7 @@ struct svc_error *_wrap_SvcSetTlsVerifyStore_capi_e92203664d165d5f(struct svc_re
 }
 
 
-struct svc_error *_wrap_SvcSetRetries_capi_e92203664d165d5f(struct svc_request *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcSetRetries_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, intgo _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   int arg2 ;
   svc_error *result = 0 ;
@@ -1305,7 +1341,7 @@ struct svc_error *_wrap_SvcSetRetries_capi_e92203664d165d5f(struct svc_request *
 }
 
 
-struct svc_error *_wrap_SvcSetTimeouts_capi_e92203664d165d5f(struct svc_request *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2, intgo _swig_go_3) {
+struct svc_error *_wrap_SvcSetTimeouts_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2, intgo _swig_go_3) {
   svc_request *arg1 = (svc_request *) 0 ;
   int arg2 ;
   int arg3 ;
@@ -1324,7 +1360,7 @@ struct svc_error *_wrap_SvcSetTimeouts_capi_e92203664d165d5f(struct svc_request 
 }
 
 
-struct svc_error *_wrap_SvcSetHashKey_capi_e92203664d165d5f(struct svc_request *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcSetHashKey_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, _gostring_ _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *arg2 = (char *) 0 ;
   size_t arg3 ;
@@ -1343,7 +1379,7 @@ struct svc_error *_wrap_SvcSetHashKey_capi_e92203664d165d5f(struct svc_request *
 }
 
 
-struct svc_error *_wrap_SvcRequestSetScheme_capi_e92203664d165d5f(struct svc_request *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcRequestSetScheme_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, _gostring_ _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *arg2 = (char *) 0 ;
   svc_error *result = 0 ;
@@ -1363,7 +1399,7 @@ struct svc_error *_wrap_SvcRequestSetScheme_capi_e92203664d165d5f(struct svc_req
 }
 
 
-_gostring_ _wrap_SvcRequestScheme_capi_e92203664d165d5f(struct svc_request *_swig_go_0) {
+_gostring_ _wrap_SvcRequestScheme_capi_40ec546a08b750b9(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1376,7 +1412,7 @@ _gostring_ _wrap_SvcRequestScheme_capi_e92203664d165d5f(struct svc_request *_swi
 }
 
 
-intgo _wrap_SVC_HASH_CONSUMER_capi_e92203664d165d5f() {
+intgo _wrap_SVC_HASH_CONSUMER_capi_40ec546a08b750b9() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1388,7 +1424,7 @@ intgo _wrap_SVC_HASH_CONSUMER_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_HASH_IP_capi_e92203664d165d5f() {
+intgo _wrap_SVC_HASH_IP_capi_40ec546a08b750b9() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1400,7 +1436,7 @@ intgo _wrap_SVC_HASH_IP_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_HASH_HEADER_capi_e92203664d165d5f() {
+intgo _wrap_SVC_HASH_HEADER_capi_40ec546a08b750b9() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1412,7 +1448,7 @@ intgo _wrap_SVC_HASH_HEADER_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_HASH_COOKIE_capi_e92203664d165d5f() {
+intgo _wrap_SVC_HASH_COOKIE_capi_40ec546a08b750b9() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1424,7 +1460,7 @@ intgo _wrap_SVC_HASH_COOKIE_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_HASH_PATH_capi_e92203664d165d5f() {
+intgo _wrap_SVC_HASH_PATH_capi_40ec546a08b750b9() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1436,7 +1472,7 @@ intgo _wrap_SVC_HASH_PATH_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_HASH_QUERY_ARG_capi_e92203664d165d5f() {
+intgo _wrap_SVC_HASH_QUERY_ARG_capi_40ec546a08b750b9() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1448,7 +1484,7 @@ intgo _wrap_SVC_HASH_QUERY_ARG_capi_e92203664d165d5f() {
 }
 
 
-intgo _wrap_SVC_HASH_URI_CAPTURE_capi_e92203664d165d5f() {
+intgo _wrap_SVC_HASH_URI_CAPTURE_capi_40ec546a08b750b9() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1460,7 +1496,7 @@ intgo _wrap_SVC_HASH_URI_CAPTURE_capi_e92203664d165d5f() {
 }
 
 
-struct svc_error *_wrap_SvcRequestSetHashInput_capi_e92203664d165d5f(struct svc_request *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3) {
+struct svc_error *_wrap_SvcRequestSetHashInput_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_hash_on arg2 ;
   char *arg3 = (char *) 0 ;
@@ -1499,7 +1535,7 @@ struct svc_error *_wrap_SvcRequestSetHashInput_capi_e92203664d165d5f(struct svc_
 }
 
 
-struct svc_error *_wrap_SvcRequestPick_capi_e92203664d165d5f(struct svc_request *_swig_go_0) {
+struct svc_error *_wrap_SvcRequestPick_capi_40ec546a08b750b9(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_error *result = 0 ;
   struct svc_error *_swig_go_result;
@@ -1512,7 +1548,7 @@ struct svc_error *_wrap_SvcRequestPick_capi_e92203664d165d5f(struct svc_request 
 }
 
 
-_gostring_ _wrap_SvcRequestPeerIp_capi_e92203664d165d5f(struct svc_request *_swig_go_0) {
+_gostring_ _wrap_SvcRequestPeerIp_capi_40ec546a08b750b9(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1525,7 +1561,7 @@ _gostring_ _wrap_SvcRequestPeerIp_capi_e92203664d165d5f(struct svc_request *_swi
 }
 
 
-intgo _wrap_SvcRequestPeerPort_capi_e92203664d165d5f(struct svc_request *_swig_go_0) {
+intgo _wrap_SvcRequestPeerPort_capi_40ec546a08b750b9(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1538,7 +1574,7 @@ intgo _wrap_SvcRequestPeerPort_capi_e92203664d165d5f(struct svc_request *_swig_g
 }
 
 
-_gostring_ _wrap_SvcRequestPeerHost_capi_e92203664d165d5f(struct svc_request *_swig_go_0) {
+_gostring_ _wrap_SvcRequestPeerHost_capi_40ec546a08b750b9(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1551,7 +1587,7 @@ _gostring_ _wrap_SvcRequestPeerHost_capi_e92203664d165d5f(struct svc_request *_s
 }
 
 
-intgo _wrap_SvcRequestTries_capi_e92203664d165d5f(struct svc_request *_swig_go_0) {
+intgo _wrap_SvcRequestTries_capi_40ec546a08b750b9(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1564,7 +1600,7 @@ intgo _wrap_SvcRequestTries_capi_e92203664d165d5f(struct svc_request *_swig_go_0
 }
 
 
-struct svc_error *_wrap_SvcRequestReport_capi_e92203664d165d5f(struct svc_request *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2, intgo _swig_go_3) {
+struct svc_error *_wrap_SvcRequestReport_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2, intgo _swig_go_3) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_outcome arg2 ;
   int arg3 ;
@@ -1583,7 +1619,7 @@ struct svc_error *_wrap_SvcRequestReport_capi_e92203664d165d5f(struct svc_reques
 }
 
 
-struct svc_error *_wrap_SvcRequestConnect_capi_e92203664d165d5f(struct svc_request *_swig_go_0, svc_conn **_swig_go_1) {
+struct svc_error *_wrap_SvcRequestConnect_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, svc_conn **_swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_conn **arg2 = (svc_conn **) 0 ;
   svc_conn *temp2 = NULL ;
@@ -1600,7 +1636,7 @@ struct svc_error *_wrap_SvcRequestConnect_capi_e92203664d165d5f(struct svc_reque
 }
 
 
-void _wrap_SvcRequestCancel_capi_e92203664d165d5f(struct svc_request *_swig_go_0) {
+void _wrap_SvcRequestCancel_capi_40ec546a08b750b9(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   
   arg1 = *(svc_request **)&_swig_go_0; 
@@ -1610,7 +1646,7 @@ void _wrap_SvcRequestCancel_capi_e92203664d165d5f(struct svc_request *_swig_go_0
 }
 
 
-struct svc_error *_wrap_SvcConnWrite_capi_e92203664d165d5f(struct svc_conn *_swig_go_0, _goslice_ _swig_go_1) {
+struct svc_error *_wrap_SvcConnWrite_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0, _goslice_ _swig_go_1) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   void *arg2 = (void *) 0 ;
   size_t arg3 ;
@@ -1629,7 +1665,7 @@ struct svc_error *_wrap_SvcConnWrite_capi_e92203664d165d5f(struct svc_conn *_swi
 }
 
 
-struct svc_error *_wrap_SvcConnRead_capi_e92203664d165d5f(struct svc_conn *_swig_go_0, _goslice_ _swig_go_1, long long *_swig_go_2) {
+struct svc_error *_wrap_SvcConnRead_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0, _goslice_ _swig_go_1, long long *_swig_go_2) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   void *arg2 = (void *) 0 ;
   size_t arg3 ;
@@ -1650,7 +1686,7 @@ struct svc_error *_wrap_SvcConnRead_capi_e92203664d165d5f(struct svc_conn *_swig
 }
 
 
-struct svc_error *_wrap_SvcConnWaitReadable_capi_e92203664d165d5f(struct svc_conn *_swig_go_0, intgo _swig_go_1, intgo *_swig_go_2) {
+struct svc_error *_wrap_SvcConnWaitReadable_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0, intgo _swig_go_1, intgo *_swig_go_2) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   int arg2 ;
   int *arg3 = (int *) 0 ;
@@ -1669,7 +1705,7 @@ struct svc_error *_wrap_SvcConnWaitReadable_capi_e92203664d165d5f(struct svc_con
 }
 
 
-struct svc_error *_wrap_SvcConnSetTimeouts_capi_e92203664d165d5f(struct svc_conn *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
+struct svc_error *_wrap_SvcConnSetTimeouts_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   int arg2 ;
   int arg3 ;
@@ -1686,7 +1722,7 @@ struct svc_error *_wrap_SvcConnSetTimeouts_capi_e92203664d165d5f(struct svc_conn
 }
 
 
-void _wrap_SvcConnCancel_capi_e92203664d165d5f(struct svc_conn *_swig_go_0) {
+void _wrap_SvcConnCancel_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   
   arg1 = *(svc_conn **)&_swig_go_0; 
@@ -1696,7 +1732,7 @@ void _wrap_SvcConnCancel_capi_e92203664d165d5f(struct svc_conn *_swig_go_0) {
 }
 
 
-_gostring_ _wrap_SvcConnPeerIp_capi_e92203664d165d5f(struct svc_conn *_swig_go_0) {
+_gostring_ _wrap_SvcConnPeerIp_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1709,7 +1745,7 @@ _gostring_ _wrap_SvcConnPeerIp_capi_e92203664d165d5f(struct svc_conn *_swig_go_0
 }
 
 
-intgo _wrap_SvcConnPeerPort_capi_e92203664d165d5f(struct svc_conn *_swig_go_0) {
+intgo _wrap_SvcConnPeerPort_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1722,7 +1758,7 @@ intgo _wrap_SvcConnPeerPort_capi_e92203664d165d5f(struct svc_conn *_swig_go_0) {
 }
 
 
-_gostring_ _wrap_SvcConnPeerHost_capi_e92203664d165d5f(struct svc_conn *_swig_go_0) {
+_gostring_ _wrap_SvcConnPeerHost_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1735,7 +1771,7 @@ _gostring_ _wrap_SvcConnPeerHost_capi_e92203664d165d5f(struct svc_conn *_swig_go
 }
 
 
-intgo _wrap_SvcConnReused_capi_e92203664d165d5f(struct svc_conn *_swig_go_0) {
+intgo _wrap_SvcConnReused_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1748,7 +1784,7 @@ intgo _wrap_SvcConnReused_capi_e92203664d165d5f(struct svc_conn *_swig_go_0) {
 }
 
 
-intgo _wrap_SvcConnTlsResumed_capi_e92203664d165d5f(struct svc_conn *_swig_go_0) {
+intgo _wrap_SvcConnTlsResumed_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1761,7 +1797,7 @@ intgo _wrap_SvcConnTlsResumed_capi_e92203664d165d5f(struct svc_conn *_swig_go_0)
 }
 
 
-_gostring_ _wrap_SvcConnTlsVersion_capi_e92203664d165d5f(struct svc_conn *_swig_go_0) {
+_gostring_ _wrap_SvcConnTlsVersion_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1774,7 +1810,7 @@ _gostring_ _wrap_SvcConnTlsVersion_capi_e92203664d165d5f(struct svc_conn *_swig_
 }
 
 
-void _wrap_SvcConnRelease_capi_e92203664d165d5f(struct svc_conn *_swig_go_0, intgo _swig_go_1) {
+void _wrap_SvcConnRelease_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0, intgo _swig_go_1) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   int arg2 ;
   
@@ -1786,7 +1822,7 @@ void _wrap_SvcConnRelease_capi_e92203664d165d5f(struct svc_conn *_swig_go_0, int
 }
 
 
-struct svc_error *_wrap_SvcRequestSend_capi_e92203664d165d5f(struct svc_request *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _goslice_ _swig_go_4, svc_response **_swig_go_5) {
+struct svc_error *_wrap_SvcRequestSend_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _goslice_ _swig_go_4, svc_response **_swig_go_5) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -1860,7 +1896,7 @@ struct svc_error *_wrap_SvcRequestSend_capi_e92203664d165d5f(struct svc_request 
 }
 
 
-intgo _wrap_SvcResponseStatus_capi_e92203664d165d5f(struct svc_response *_swig_go_0) {
+intgo _wrap_SvcResponseStatus_capi_40ec546a08b750b9(struct svc_response *_swig_go_0) {
   svc_response *arg1 = (svc_response *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1873,7 +1909,7 @@ intgo _wrap_SvcResponseStatus_capi_e92203664d165d5f(struct svc_response *_swig_g
 }
 
 
-_gostring_ _wrap_SvcResponseHeader_capi_e92203664d165d5f(struct svc_response *_swig_go_0, _gostring_ _swig_go_1) {
+_gostring_ _wrap_SvcResponseHeader_capi_40ec546a08b750b9(struct svc_response *_swig_go_0, _gostring_ _swig_go_1) {
   svc_response *arg1 = (svc_response *) 0 ;
   char *arg2 = (char *) 0 ;
   char *result = 0 ;
@@ -1898,7 +1934,7 @@ _gostring_ _wrap_SvcResponseHeader_capi_e92203664d165d5f(struct svc_response *_s
 }
 
 
-long long _wrap_SvcResponseHeaderCount_capi_e92203664d165d5f(struct svc_response *_swig_go_0) {
+long long _wrap_SvcResponseHeaderCount_capi_40ec546a08b750b9(struct svc_response *_swig_go_0) {
   svc_response *arg1 = (svc_response *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -1911,7 +1947,7 @@ long long _wrap_SvcResponseHeaderCount_capi_e92203664d165d5f(struct svc_response
 }
 
 
-intgo _wrap_SvcResponseHeaderAt_capi_e92203664d165d5f(struct svc_response *_swig_go_0, long long _swig_go_1, _gostring_* _swig_go_2, _gostring_* _swig_go_3) {
+intgo _wrap_SvcResponseHeaderAt_capi_40ec546a08b750b9(struct svc_response *_swig_go_0, long long _swig_go_1, _gostring_* _swig_go_2, _gostring_* _swig_go_3) {
   svc_response *arg1 = (svc_response *) 0 ;
   size_t arg2 ;
   char **arg3 = (char **) 0 ;
@@ -1944,7 +1980,7 @@ intgo _wrap_SvcResponseHeaderAt_capi_e92203664d165d5f(struct svc_response *_swig
 }
 
 
-void *_wrap_SvcResponseBody_capi_e92203664d165d5f(struct svc_response *_swig_go_0, long long *_swig_go_1) {
+void *_wrap_SvcResponseBody_capi_40ec546a08b750b9(struct svc_response *_swig_go_0, long long *_swig_go_1) {
   svc_response *arg1 = (svc_response *) 0 ;
   size_t *arg2 = (size_t *) 0 ;
   void *result = 0 ;
@@ -1959,7 +1995,7 @@ void *_wrap_SvcResponseBody_capi_e92203664d165d5f(struct svc_response *_swig_go_
 }
 
 
-_gostring_ _wrap_SvcResponsePeerIp_capi_e92203664d165d5f(struct svc_response *_swig_go_0) {
+_gostring_ _wrap_SvcResponsePeerIp_capi_40ec546a08b750b9(struct svc_response *_swig_go_0) {
   svc_response *arg1 = (svc_response *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1972,7 +2008,7 @@ _gostring_ _wrap_SvcResponsePeerIp_capi_e92203664d165d5f(struct svc_response *_s
 }
 
 
-intgo _wrap_SvcResponsePeerPort_capi_e92203664d165d5f(struct svc_response *_swig_go_0) {
+intgo _wrap_SvcResponsePeerPort_capi_40ec546a08b750b9(struct svc_response *_swig_go_0) {
   svc_response *arg1 = (svc_response *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1985,7 +2021,7 @@ intgo _wrap_SvcResponsePeerPort_capi_e92203664d165d5f(struct svc_response *_swig
 }
 
 
-void _wrap_SvcResponseFree_capi_e92203664d165d5f(struct svc_response *_swig_go_0) {
+void _wrap_SvcResponseFree_capi_40ec546a08b750b9(struct svc_response *_swig_go_0) {
   svc_response *arg1 = (svc_response *) 0 ;
   
   arg1 = *(svc_response **)&_swig_go_0; 
