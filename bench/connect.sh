@@ -11,9 +11,9 @@
 #                                                             per backend in turn (per thread)
 #
 # Builds the release preset targets, writes a throwaway PKI, starts the
-# backends (pinned to CPU 1; clients pinned to CPU 0): one per connect-mode
-# case (1 I/O thread), three plain and three TLS for the send cases (2 I/O
-# threads each), runs svc and its competitor alternately ROUNDS times for
+# backends (pinned to CPU 1; clients pinned to CPU 0, 1 I/O thread each): one
+# per connect-mode case, three plain and three TLS for the send cases, runs
+# svc and its competitor alternately ROUNDS times for
 # SECONDS each (even rounds svc first, odd rounds the competitor first),
 # prints the medians and ratios, stops the backends.
 #
@@ -49,15 +49,18 @@ tls = ["--tls", f"{pki}/server-chain.pem,{pki}/server.key"]
 # name -> (backend flags, I/O threads, how many). --body keeps the answer
 # small and constant, so the backend's share of each request is small and the
 # same for both clients. The send cases use three of each (an upstream of
-# three targets; curl cycles through three handles), 2 I/O threads each.
+# three targets; curl cycles through three handles), 1 I/O thread each: all
+# backends share one pinned CPU, where a second I/O thread per process only
+# adds lock hand-offs and context switches (60% of a 2-thread backend's
+# profile), which both clients then wait for.
 backends = {
     "tls1.3-no-tickets": (tls + ["--session-tickets", "off"], 1, 1),
     "tls1.3-tickets": (tls + ["--session-tickets", "on"], 1, 1),
     "tls1.2-no-tickets": (tls + ["--tls-max", "1.2", "--session-tickets", "off"], 1, 1),
     "tls1.2-tickets": (tls + ["--tls-max", "1.2", "--session-tickets", "on"], 1, 1),
     "plain": ([], 1, 1),
-    "3x-plain": ([], 2, 3),
-    "3x-tls1.3": (tls, 2, 3),
+    "3x-plain": ([], 1, 3),
+    "3x-tls1.3": (tls, 1, 3),
 }
 
 # (case, backend, svc argv, competitor kind, competitor argv). {port} is filled in.
@@ -256,7 +259,7 @@ for case, backend, svc_argv, kind, comp_argv in conn_cases:
 
 if send_cases:
     print()
-    print("send mode: 3 backends (svc-test-backend --threads 2 each), sequential keepalive GETs per client thread")
+    print("send mode: 3 backends (svc-test-backend --threads 1 each), sequential keepalive GETs per client thread")
     print()
     print(f"{'case':<26}{'client':<22}{'thr':>4}{'req/s (wall)':>13}{'min..max':>15}{'p50 us':>9}{'p99 us':>9}"
           f"{'CPU us/req':>11}{'srv us/req':>11}{'reused':>9}{'svc/curl':>10}{'x (CPU)':>9}")

@@ -62,7 +62,8 @@ bool RunExchange(std::string_view bytes, size_t first, bool head, const http::Li
     return false;
   }
   net::Connection conn(net::UniqueFd(fds[0]), nullptr, "fuzz", "127.0.0.1", 8080, "backend.test");
-  http::Request req{head ? "HEAD" : "GET", "/fuzz", {{"Host", "backend.test"}, {"Accept", "*/*"}}, {}};
+  const http::Fields headers{{"Accept", "*/*"}};
+  http::Request req{head ? "HEAD" : "GET", "/fuzz", &headers, "backend.test", {}};
   out->status = http::Exchange(conn, req, limits, 1000, 1000, &out->response, &out->started);
   ::close(fds[1]);
   return true;

@@ -16,7 +16,7 @@ func TestNewEngineDefaultsAndOptions(t *testing.T) {
 		  "keepalive": {"pool_size": 10, "max_requests": 5, "idle_timeout": 1.5},
 		  "dns": {"servers": ["127.0.0.1:53"], "order": ["LAST", "SRV", "A", "AAAA", "CNAME"],
 		          "stale_ttl": 4, "not_found_ttl": 30, "error_ttl": 1},
-		  "limits": {"max_header_bytes": 65536, "max_body_bytes": 67108864}, "seed": 42}`} {
+		  "limits": {"max_header_bytes": 65536, "max_body_bytes": 67108864}, "read_spin_us": 0, "seed": 42}`} {
 		e, err := NewEngine(opts)
 		if err != nil {
 			t.Errorf("NewEngine(%q): %v", opts, err)
@@ -34,6 +34,7 @@ func TestNewEngineBadOptions(t *testing.T) {
 		{`{"timeouts": {"conect": 1}}`, "options.timeouts: unknown key 'conect'"},
 		{`{"io_threads": 0}`, "options.io_threads: expected an integer between 1 and 64, given 0"},
 		{`{"retries": 32768}`, "options.retries: expected an integer between 0 and 32767, given 32768"},
+		{`{"read_spin_us": 10001}`, "options.read_spin_us: expected an integer between 0 and 10000, given 10001"},
 		{`{"scheme": "ftp"}`, `options.scheme: expected one of: http, https, tcp, tls, given "ftp"`},
 		{`{"tls": {"trust": "all"}}`, `options.tls.trust: expected one of: system, none, given "all"`},
 		{"{\"seed\": 1}\x00", "options must not contain a NUL byte"},

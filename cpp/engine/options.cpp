@@ -130,10 +130,12 @@ Status ParseEngineOptions(std::string_view text, EngineOptions* out) {
   if (!doc.is_object()) return Error(Code::invalid, "options: expected a JSON object, given " + doc.dump());
 
   Reader r(doc, "options");
-  SVC_TRY(r.Only({"io_threads", "scheme", "retries", "timeouts", "tls", "keepalive", "dns", "limits", "seed"}));
+  SVC_TRY(r.Only({"io_threads", "scheme", "retries", "timeouts", "tls", "keepalive", "dns", "limits", "read_spin_us",
+                  "seed"}));
   SVC_TRY(r.Int("io_threads", 1, 64, &o.io_threads));
   SVC_TRY(r.OneOf("scheme", {"http", "https", "tcp", "tls"}, &o.scheme));
   SVC_TRY(r.Int("retries", 0, 32767, &o.retries));
+  SVC_TRY(r.Int("read_spin_us", 0, 10000, &o.read_spin_us));
   int64_t seed = 0;
   SVC_TRY(r.Int("seed", 0, INT64_MAX, &seed));
   o.seed = static_cast<uint64_t>(seed);

@@ -19,6 +19,13 @@ std::string Lower(std::string s) {
   return s;
 }
 
+// ASCII case-insensitive equality against a lower-case `lower`.
+bool NameIs(std::string_view name, std::string_view lower) {
+  return name.size() == lower.size() &&
+         std::equal(name.begin(), name.end(), lower.begin(),
+                    [](unsigned char a, unsigned char b) { return std::tolower(a) == b; });
+}
+
 }  // namespace
 
 const char* PhaseName(Phase p) {
@@ -433,6 +440,7 @@ Status Request::OpenTry(std::unique_ptr<net::Connection>* conn, double* connect_
   }
   *connect_seconds = std::chrono::duration<double>(net::Clock::now() - started).count();
   *conn = std::make_unique<net::Connection>(std::move(fd), ssl, key, peer_ip_, peer_port_, peer_host_);
+  (*conn)->set_read_spin_us(engine_->options().read_spin_us);
   (*conn)->AddUse();
   return Status::Ok();
 }
@@ -476,9 +484,8 @@ Status Request::Send(const std::string& method, const std::string& target, http:
   bool has_host = false;
   for (const auto& [name, value] : headers) {
     SVC_TRY(http::CheckHeader(name, value));
-    const std::string lower = Lower(name);
-    if (lower == "host") has_host = true;
-    if (lower == "content-length" || lower == "transfer-encoding" || lower == "connection")
+    if (NameIs(name, "host")) has_host = true;
+    if (NameIs(name, "content-length") || NameIs(name, "transfer-encoding") || NameIs(name, "connection"))
       return Error(Code::invalid, "header '" + name + "' is managed by svc and cannot be set");
   }
   const http::Limits limits{engine_->options().max_header_bytes, engine_->options().max_body_bytes};
@@ -494,13 +501,13 @@ Status Request::Send(const std::string& method, const std::string& target, http:
       phase_ = Phase::log;
       return st;
     }
-    http::Request req{method, target, headers, body};
+    std::string host;
     if (!has_host) {
       // Kong: the peer's host, with the port unless it is the scheme's default.
       const bool default_port = (scheme_ == "https" || scheme_ == "tls") ? peer_port_ == 443 : peer_port_ == 80;
-      req.headers.insert(req.headers.begin(),
-                         {"Host", default_port ? peer_host_ : peer_host_ + ":" + std::to_string(peer_port_)});
+      host = default_port ? peer_host_ : peer_host_ + ":" + std::to_string(peer_port_);
     }
+    const http::Request req{method, target, &headers, host, body};
     const auto started_at = net::Clock::now();
     bool started = false;
     http::Response res;

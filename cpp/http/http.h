@@ -1,5 +1,5 @@
-// http: one HTTP/1.1 exchange over a connection, with Boost.Beast doing the
-// serialising and the parsing. Used by send mode (and by active probes).
+// http: one HTTP/1.1 exchange over a connection: the request written as one
+// buffer, the response parsed by Boost.Beast. Used by send mode (and by active probes).
 #pragma once
 
 #include <cstdint>
@@ -15,10 +15,14 @@ namespace svc::http {
 
 using Fields = std::vector<std::pair<std::string, std::string>>;
 
+// What Exchange writes; it borrows everything for the call. Every field is
+// checked by the caller (Request::Send: a token method, a target without
+// spaces or line breaks, CheckHeader on each header).
 struct Request {
-  std::string method;   // "GET", "POST", ...
-  std::string target;   // path with query, e.g. "/users?id=3"
-  Fields headers;       // in order; Host is added when absent
+  std::string_view method;     // "GET", "POST", ...
+  std::string_view target;     // path with query, e.g. "/users?id=3"
+  const Fields* headers;       // in order; may be null
+  std::string_view host;       // written first as "Host: <host>" when not empty
   std::string_view body;
 };
 
@@ -51,7 +55,9 @@ Status ParseHeaderLine(std::string_view line, std::string* name, std::string* va
 // True for GET, HEAD, PUT, DELETE, OPTIONS, TRACE (RFC 9110 §9.2.2).
 bool Idempotent(std::string_view method);
 
-// Writes `request` and reads one response on `conn`. *started becomes true
+// Writes `request` and reads one response on `conn`. The request carries
+// Content-Length when it has a body, and for POST and PUT (as Beast's
+// prepare_payload does); a TRACE with a body is Code::invalid (RFC 9110 §9.3.8). *started becomes true
 // once a byte of the response arrived (a try that started is never retried).
 // Errors: Code::proto for a malformed response or one over the limits
 // ("response header exceeds 65536 bytes"), the connection's codes for I/O.

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -48,7 +49,11 @@ Status Connection::TlsIo(bool write, void* buf, size_t len, size_t* n, const Dea
     const Op op = write ? Op::write : Op::read;
     switch (err) {
       case SSL_ERROR_WANT_READ:
-        SVC_TRY(Wait(fd_.get(), POLLIN, deadline, timeout_ms, &cancel_, op, peer_));
+        if (write) {
+          SVC_TRY(Wait(fd_.get(), POLLIN, deadline, timeout_ms, &cancel_, op, peer_));
+        } else {
+          SVC_TRY(WaitToRead(deadline, timeout_ms));
+        }
         continue;
       case SSL_ERROR_WANT_WRITE:
         SVC_TRY(Wait(fd_.get(), POLLOUT, deadline, timeout_ms, &cancel_, op, peer_));
@@ -107,8 +112,7 @@ Status Connection::Read(void* buf, size_t cap, size_t* n, int timeout_ms, bool w
   if (cap == 0) return Status::Ok();
   if (cancel_.cancelled()) return Error(Code::canceled, "read from " + peer_ + " cancelled");
   const Deadline deadline = Deadline::After(timeout_ms);
-  if (wait_first && (!ssl_ || !SSL_has_pending(ssl_)))
-    SVC_TRY(Wait(fd_.get(), POLLIN, deadline, timeout_ms, &cancel_, Op::read, peer_));
+  if (wait_first && (!ssl_ || !SSL_has_pending(ssl_))) SVC_TRY(WaitToRead(deadline, timeout_ms));
   if (ssl_) return TlsIo(false, buf, cap, n, deadline, timeout_ms);
   for (;;) {
     const ssize_t r = ::recv(fd_.get(), buf, cap, 0);
@@ -118,11 +122,26 @@ Status Connection::Read(void* buf, size_t cap, size_t* n, int timeout_ms, bool w
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      SVC_TRY(Wait(fd_.get(), POLLIN, deadline, timeout_ms, &cancel_, Op::read, peer_));
+      SVC_TRY(WaitToRead(deadline, timeout_ms));
       continue;
     }
     return Error(Code::connect, "read from " + peer_ + " failed: " + std::strerror(errno));
   }
+}
+
+Status Connection::WaitToRead(const Deadline& deadline, int timeout_ms) {
+  bool spin = spin_us_ > 0 && spin_credit_ > 0;
+  if (spin_us_ > 0 && !spin && ++waits_without_spin_ >= kSpinProbe) {
+    waits_without_spin_ = 0;
+    spin = true;
+  }
+  if (!spin) return Wait(fd_.get(), POLLIN, deadline, timeout_ms, &cancel_, Op::read, peer_);
+  ++spun_waits_;
+  const Clock::time_point start = Clock::now();
+  Status st = Wait(fd_.get(), POLLIN, deadline, timeout_ms, &cancel_, Op::read, peer_, spin_us_);
+  const bool caught = Clock::now() - start < std::chrono::microseconds(spin_us_);
+  spin_credit_ = caught ? kSpinCredit : std::max(spin_credit_ - 1, 0);
+  return st;
 }
 
 Status Connection::WaitReadable(int timeout_ms, bool* ready) {

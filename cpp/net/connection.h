@@ -57,8 +57,23 @@ class Connection {
   Clock::time_point idle_since() const { return idle_since_; }
   void MarkIdle() { idle_since_ = Clock::now(); }
 
+  // Read spin: a read that has to wait polls without sleeping for up to
+  // spin_us first, while spinning keeps paying off on this connection: after
+  // kSpinCredit waits in a row that spinning did not end, it sleeps at once
+  // and spins again only on every kSpinProbe-th wait, to notice a peer that
+  // became fast. A slow peer so costs at most spin_us per kSpinProbe waits.
+  // 0 (the default here) always sleeps at once.
+  static constexpr int kSpinCredit = 4;
+  static constexpr int kSpinProbe = 32;
+  void set_read_spin_us(int spin_us) { spin_us_ = spin_us; }
+  // Whether the next read wait would spin, and how many waits did (for tests).
+  bool read_spin_on() const { return spin_us_ > 0 && spin_credit_ > 0; }
+  int64_t spun_waits() const { return spun_waits_; }
+
  private:
   Status TlsIo(bool write, void* buf, size_t len, size_t* n, const Deadline& deadline, int timeout_ms);
+  // Waits for bytes to read, spinning first when replies have been quick.
+  Status WaitToRead(const Deadline& deadline, int timeout_ms);
 
   UniqueFd fd_;
   SSL* ssl_;
@@ -70,6 +85,10 @@ class Connection {
   std::atomic<size_t> buffered_{0};  // 1 when OpenSSL holds bytes (records read ahead) after the last read
   int uses_ = 0;
   Clock::time_point idle_since_;
+  int spin_us_ = 0;
+  int spin_credit_ = kSpinCredit;  // misses left before spinning stops
+  int waits_without_spin_ = 0;
+  int64_t spun_waits_ = 0;
 };
 
 struct PoolOptions {

@@ -81,8 +81,10 @@ const char* Preposition(Op op);
 
 // Waits until `fd` is ready for `events` (POLLIN/POLLOUT). Code::timeout
 // "<op> to <peer> timed out after <ms> ms", Code::canceled when cancelled.
+// spin_us > 0: first polls without sleeping for up to that long, then
+// sleeps in poll() as usual (see Connection's read spin).
 Status Wait(int fd, short events, const Deadline& deadline, int timeout_ms, const Canceller* cancel,
-            Op op, const std::string& peer);
+            Op op, const std::string& peer, int spin_us = 0);
 
 // Opens a non-blocking TCP connection to ip:port within timeout_ms.
 // Code::connect "connect to 10.0.0.1:80 failed: Connection refused",

@@ -40,7 +40,7 @@ static void test_new_defaults(void) {
       " \"dns\": {\"servers\": [\"127.0.0.1:53\"], \"order\": [\"LAST\", \"SRV\", \"A\", \"AAAA\", \"CNAME\"],"
       "           \"stale_ttl\": 4, \"not_found_ttl\": 30, \"error_ttl\": 1},"
       " \"limits\": {\"max_header_bytes\": 65536, \"max_body_bytes\": 67108864},"
-      " \"seed\": 42}"));
+      " \"read_spin_us\": 0, \"seed\": 42}"));
   CHECK(e != NULL);
   svc_engine_free(e);
 }
@@ -79,6 +79,8 @@ static void test_new_bad_options(void) {
   BAD_OPTION("{\"io_threads\": \"1\"}", "options.io_threads: expected an integer between 1 and 64, given \"1\"");
   BAD_OPTION("{\"retries\": -1}", "options.retries: expected an integer between 0 and 32767, given -1");
   BAD_OPTION("{\"retries\": 32768}", "options.retries: expected an integer between 0 and 32767, given 32768");
+  BAD_OPTION("{\"read_spin_us\": 10001}",
+             "options.read_spin_us: expected an integer between 0 and 10000, given 10001");
   BAD_OPTION("{\"scheme\": \"ftp\"}", "options.scheme: expected one of: http, https, tcp, tls, given \"ftp\"");
   BAD_OPTION("{\"timeouts\": 5}", "options.timeouts: expected an object, given 5");
   BAD_OPTION("{\"timeouts\": {\"connect\": 0}}",

@@ -410,5 +410,118 @@ TEST(SendInterim, AHundredContinueIsSkippedForTheFinalResponse) {
   }
 }
 
+// The request goes out as one buffer, byte for byte: the request line, Host
+// first, the caller's headers in order, Content-Length when there is a body
+// and for POST and PUT (Beast's prepare_payload rules, kept when the
+// serialiser stopped being Beast's).
+std::string WireOf(const http::Request& req, Status* st) {
+  int fds[2];
+  EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  const std::string answer = "HTTP/1.1 204 No Content\r\n\r\n";
+  EXPECT_EQ(send(fds[1], answer.data(), answer.size(), 0), static_cast<ssize_t>(answer.size()));
+  net::Connection conn(net::UniqueFd(fds[0]), nullptr, "k", "127.0.0.1", 8080, "backend.test");
+  http::Response res;
+  bool started = false;
+  *st = http::Exchange(conn, req, http::Limits{}, 1000, 1000, &res, &started);
+  shutdown(fds[0], SHUT_WR);
+  std::string wire;
+  char buf[4096];
+  for (ssize_t n; (n = recv(fds[1], buf, sizeof buf, 0)) > 0;) wire.append(buf, static_cast<size_t>(n));
+  close(fds[1]);
+  return wire;
+}
+
+TEST(HttpExchange, RequestBytesAreExact) {
+  const http::Fields headers{{"Accept", "*/*"}, {"X-Trace", "a b"}};
+  Status st;
+  EXPECT_EQ(WireOf({"GET", "/p?q=1", &headers, "api.test:8080", {}}, &st),
+            "GET /p?q=1 HTTP/1.1\r\nHost: api.test:8080\r\nAccept: */*\r\nX-Trace: a b\r\n\r\n");
+  EXPECT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(WireOf({"POST", "/", nullptr, "h", "hello"}, &st),
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello");
+  EXPECT_EQ(WireOf({"POST", "/", nullptr, "h", {}}, &st), "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(WireOf({"PUT", "/", nullptr, {}, {}}, &st), "PUT / HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(WireOf({"PATCH", "/", nullptr, "h", {}}, &st), "PATCH / HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(WireOf({"GET", "/", nullptr, "h", "xy"}, &st), "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nxy");
+  EXPECT_EQ(WireOf({"TRACE", "/", nullptr, "h", "xy"}, &st), "");
+  EXPECT_EQ(st.code(), Code::invalid);
+  EXPECT_EQ(st.message(), "a TRACE request cannot have a body");
+}
+
+// The read spin: a connection whose replies come later than the spin budget
+// stops spinning after kSpinCredit waits and spins again only on every
+// kSpinProbe-th wait; one whose replies come within it keeps spinning.
+TEST(ReadSpin, StopsForASlowPeerAndProbesNowAndThen) {
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  net::Connection conn(net::UniqueFd(fds[0]), nullptr, "k", "127.0.0.1", 8080, "backend.test");
+  conn.set_read_spin_us(20);
+  const int waits = net::Connection::kSpinCredit + 2 * net::Connection::kSpinProbe;
+  std::thread peer([&] {
+    for (int i = 0; i < waits; ++i) {
+      char go;
+      ASSERT_EQ(recv(fds[1], &go, 1, 0), 1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));  // far past the 20 us spin
+      ASSERT_EQ(send(fds[1], "r", 1, 0), 1);
+    }
+  });
+  for (int i = 0; i < waits; ++i) {
+    ASSERT_TRUE(conn.Write("q", 1, 1000).ok());
+    char reply;
+    size_t n = 0;
+    ASSERT_TRUE(conn.Read(&reply, 1, &n, 1000, /*wait_first=*/true).ok());
+    ASSERT_EQ(n, 1u);
+    if (i == net::Connection::kSpinCredit - 1) EXPECT_FALSE(conn.read_spin_on());
+  }
+  peer.join();
+  EXPECT_EQ(conn.spun_waits(), net::Connection::kSpinCredit + 2);  // 4 misses, then 2 probes
+  EXPECT_FALSE(conn.read_spin_on());
+  close(fds[1]);
+}
+
+TEST(ReadSpin, KeepsSpinningWhileRepliesComeWithinTheBudget) {
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  net::Connection conn(net::UniqueFd(fds[0]), nullptr, "k", "127.0.0.1", 8080, "backend.test");
+  conn.set_read_spin_us(10000);  // a budget no reply here needs
+  std::thread peer([&] {
+    for (int i = 0; i < 20; ++i) {
+      char go;
+      ASSERT_EQ(recv(fds[1], &go, 1, 0), 1);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+      ASSERT_EQ(send(fds[1], "r", 1, 0), 1);
+    }
+  });
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(conn.Write("q", 1, 1000).ok());
+    char reply;
+    size_t n = 0;
+    ASSERT_TRUE(conn.Read(&reply, 1, &n, 1000, /*wait_first=*/true).ok());
+    ASSERT_EQ(n, 1u);
+  }
+  peer.join();
+  EXPECT_EQ(conn.spun_waits(), 20);
+  EXPECT_TRUE(conn.read_spin_on());
+  close(fds[1]);
+}
+
+TEST(ReadSpin, ZeroNeverSpins) {
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  net::Connection conn(net::UniqueFd(fds[0]), nullptr, "k", "127.0.0.1", 8080, "backend.test");
+  std::thread peer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ASSERT_EQ(send(fds[1], "r", 1, 0), 1);
+  });
+  char reply;
+  size_t n = 0;
+  ASSERT_TRUE(conn.Read(&reply, 1, &n, 1000, /*wait_first=*/true).ok());
+  peer.join();
+  EXPECT_EQ(n, 1u);
+  EXPECT_EQ(conn.spun_waits(), 0);
+  EXPECT_FALSE(conn.read_spin_on());
+  close(fds[1]);
+}
+
 }  // namespace
 }  // namespace svc

@@ -33,6 +33,7 @@ def test_engine_every_option() -> None:
         "dns": {"servers": ["127.0.0.1:53"], "order": ["LAST", "SRV", "A", "AAAA", "CNAME"],
                 "stale_ttl": 4, "not_found_ttl": 30, "error_ttl": 1},
         "limits": {"max_header_bytes": 65536, "max_body_bytes": 67108864},
+        "read_spin_us": 0,
         "seed": 42,
     }  # fmt: skip
     with svc.Engine(options) as e:
@@ -52,6 +53,7 @@ def test_engine_every_option() -> None:
         ({"io_threads": 0}, "options.io_threads: expected an integer between 1 and 64, given 0"),
         ({"io_threads": "1"}, 'options.io_threads: expected an integer between 1 and 64, given "1"'),
         ({"retries": 32768}, "options.retries: expected an integer between 0 and 32767, given 32768"),
+        ({"read_spin_us": -1}, "options.read_spin_us: expected an integer between 0 and 10000, given -1"),
         ({"scheme": "ftp"}, 'options.scheme: expected one of: http, https, tcp, tls, given "ftp"'),
         ({"tls": {"verify": "yes"}}, 'options.tls.verify: expected a boolean, given "yes"'),
         ({"tls": {"trust": "all"}}, 'options.tls.trust: expected one of: system, none, given "all"'),
