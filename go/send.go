@@ -81,7 +81,8 @@ func (r *Request) Send(ctx context.Context, method, path string, header http.Hea
 	if err != nil {
 		return nil, contextError(ctx, err)
 	}
-	res := cResponse(rp)
+	// One conversion to the interface the wrappers take (each allocates).
+	var res capi.Struct_SS_svc_response = cResponse(rp)
 	defer capi.SvcResponseFree(res)
 	return readResponse(res), nil
 }
@@ -128,7 +129,7 @@ func headerLines(header http.Header) (string, error) {
 // block of svc_go_response_copy, see svc.i) rather than one per header,
 // and few allocations: the block, one string holding every name and value,
 // the Header map and one array of values that the keys' slices share.
-func readResponse(res cResponse) *Response {
+func readResponse(res capi.Struct_SS_svc_response) *Response {
 	block := make([]byte, capi.SvcGoResponseSize(res))
 	return parseResponse(block[:capi.SvcGoResponseCopy(res, block)])
 }
