@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -100,7 +101,12 @@ Status Wait(int fd, short events, const Deadline& deadline, int timeout_ms, cons
     pollfd fds[2] = {{fd, events, 0}, {cancel_fd, POLLIN, 0}};
     if (spinning && Clock::now() >= spin_end) spinning = false;
     const int n = ::poll(fds, cancel ? 2 : 1, spinning ? 0 : deadline.RemainingMs());
-    if (n == 0 && spinning) continue;
+    if (n == 0 && spinning) {
+      // Another thread ready to run on this CPU gets it: spinning only
+      // uses time nobody else wants.
+      ::sched_yield();
+      continue;
+    }
     if (n < 0) {
       if (errno == EINTR) continue;
       return Error(Code::internal, std::string("poll failed: ") + std::strerror(errno));
