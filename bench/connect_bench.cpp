@@ -7,7 +7,7 @@
 //   connect_bench resumed  --port P --ca CA [--seconds S]
 //   connect_bench pooled   --port P [--ca CA] [--max-requests N] [--seconds S]
 //   connect_bench curl     --port P [--ca CA] [--seconds S]
-//   connect_bench send     --ports P1,P2,P3 [--ca CA] [--max-requests N] [--threads T] [--seconds S] [--requests N]
+//   connect_bench send     --ports P1,P2,P3 [--ca CA] [--max-requests N] [--spin-us N] [--threads T] [--seconds S] [--requests N]
 //   connect_bench curl-rr  --ports P1,P2,P3 [--ca CA] [--threads T] [--seconds S] [--requests N]
 //   connect_bench raw      --ports P1,P2,P3 [--threads T] [--seconds S] [--requests N]
 //
@@ -100,11 +100,12 @@ struct Options {
   std::string ca;        // empty: plain HTTP (pooled, curl only)
   double seconds = 5;
   int max_requests = -1;  // -1: the engine default (keepalive.max_requests 100)
+  int spin_us = -1;       // -1: the engine default (read_spin_us 100)
 };
 
 Options Parse(int argc, char** argv) {
   Options o;
-  if (argc < 2) Die("usage: connect_bench full|resumed|pooled|curl --port P | send|curl-rr --ports P1,P2,P3 [--ca CA] [--seconds S] [--max-requests N] [--threads T] [--requests N]");
+  if (argc < 2) Die("usage: connect_bench full|resumed|pooled|curl --port P | send|curl-rr --ports P1,P2,P3 [--ca CA] [--seconds S] [--max-requests N] [--spin-us N] [--threads T] [--requests N]");
   o.mode = argv[1];
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
@@ -124,6 +125,7 @@ Options Parse(int argc, char** argv) {
     else if (a == "--ca") o.ca = v;
     else if (a == "--seconds") o.seconds = std::atof(v);
     else if (a == "--max-requests") o.max_requests = std::atoi(v);
+    else if (a == "--spin-us") o.spin_us = std::atoi(v);
     else Die("unknown option " + a);
   }
   if (o.mode == "raw" && !o.ca.empty()) Die("raw is plain only");
@@ -220,6 +222,7 @@ class SvcClient {
   explicit SvcClient(const Options& o) : tls_(!o.ca.empty()) {
     std::string options = R"({"io_threads": 1, "scheme": ")" + std::string(tls_ ? "https" : "http") + "\"";
     if (o.max_requests >= 0) options += R"(, "keepalive": {"max_requests": )" + std::to_string(o.max_requests) + "}";
+    if (o.spin_us >= 0) options += R"(, "read_spin_us": )" + std::to_string(o.spin_us);
     options += "}";
     Check(svc_engine_new(&engine_, options.c_str()), "svc_engine_new");
     Check(svc_upstream_upsert(engine_, R"({"name": "bench"})"), "svc_upstream_upsert");
@@ -374,6 +377,7 @@ Result RunSend(const Options& o) {
   svc_engine* engine = nullptr;
   std::string options = R"({"io_threads": 1, "scheme": ")" + std::string(o.ca.empty() ? "http" : "https") + "\"";
   if (o.max_requests >= 0) options += R"(, "keepalive": {"max_requests": )" + std::to_string(o.max_requests) + "}";
+  if (o.spin_us >= 0) options += R"(, "read_spin_us": )" + std::to_string(o.spin_us);
   options += "}";
   Check(svc_engine_new(&engine, options.c_str()), "svc_engine_new");
   Check(svc_upstream_upsert(engine, R"({"name": "bench"})"), "svc_upstream_upsert");

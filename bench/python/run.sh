@@ -3,7 +3,7 @@
 # svc's Request.send against urllib3, httpx and requests, plain and TLS, and
 # the pick round trip. Installs the svc package from this checkout and the
 # three client libraries when missing; builds the test backend and PKI
-# generator (dev preset) when missing. Extra arguments go to bench_send.py
+# generator (release preset) when missing. Extra arguments go to bench_send.py
 # (e.g. -n 3000 --rounds 3 --breakdown --json out.json).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,11 +20,10 @@ if ! "$PYTHON" -c 'import svc; svc._svc.Request.send' >/dev/null 2>&1; then
   fi
 fi
 if [ -z "${SVC_TEST_BACKEND_BIN:-}" ] || [ -z "${SVC_TEST_PKI_BIN:-}" ]; then
-  if [ ! -x "$ROOT/build/dev/tests/svc-test-backend" ] || [ ! -x "$ROOT/build/dev/tests/svc-test-pki" ]; then
-    (cd "$ROOT" && cmake --preset dev >/dev/null && cmake --build --preset dev -j2 --target svc_test_pki svc_test_backend)
-  fi
-  export SVC_TEST_BACKEND_BIN=${SVC_TEST_BACKEND_BIN:-$ROOT/build/dev/tests/svc-test-backend}
-  export SVC_TEST_PKI_BIN=${SVC_TEST_PKI_BIN:-$ROOT/build/dev/tests/svc-test-pki}
+  (cd "$ROOT" && cmake --preset release >/dev/null &&
+    cmake --build --preset release -j2 --target svc_test_pki svc_test_backend >/dev/null)
+  export SVC_TEST_BACKEND_BIN=${SVC_TEST_BACKEND_BIN:-$ROOT/build/release/tests/svc-test-backend}
+  export SVC_TEST_PKI_BIN=${SVC_TEST_PKI_BIN:-$ROOT/build/release/tests/svc-test-pki}
 fi
 # Outside the repository, so that `import svc` is the installed package.
 cd /

@@ -21,7 +21,7 @@ struct EngineOptions {
   std::string tls_min_version = "1.2";   // 1.2 | 1.3
   int pool_size = 60, max_requests = 100;
   double idle_timeout_s = 60;
-  int read_spin_us = 50;                 // net::Connection::set_read_spin_us; 0 = never spin
+  int read_spin_us = 100;                // net::Connection::set_read_spin_us; 0 = never spin
   std::vector<std::string> dns_servers;  // empty = the system's configuration
   std::vector<std::string> dns_order{"LAST", "SRV", "A", "CNAME"};
   double dns_stale_ttl = 4, dns_not_found_ttl = 30, dns_error_ttl = 1;

@@ -141,7 +141,7 @@ typedef void (*svc_log_cb)(void *userdata, int level, const char *message);
  *                  A server that is not an address is SVC_EINVAL
  *                  "options.dns.servers: '<s>' is not an IP address with an optional port")
  *                  "limits": {"max_header_bytes": 65536, "max_body_bytes": 67108864},
- *                  "read_spin_us": 50,
+ *                  "read_spin_us": 100,
  *                  (0..10000: a read waiting for a reply polls without sleeping for up to
  *                  this long before it sleeps, on a connection whose replies have been
  *                  arriving within that time; it stops after 4 misses in a row and
