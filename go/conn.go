@@ -73,6 +73,15 @@ type Conn struct {
 	duplex                    bool
 	writeTimeout, readTimeout time.Duration // svc's per-call timeouts
 
+	// The duplex Read's spin (svc's read_spin_us, in Go): before it sleeps
+	// in svc_conn_wait_readable, a Read polls for up to spin, yielding to
+	// other goroutines between polls, while that keeps catching replies
+	// (spinCredit misses left; after them only every spinProbe-th wait
+	// spins). Under rmu.
+	spin              time.Duration
+	spinCredit, waits int
+	spinPtr           capi.Struct_SS_svc_conn // ptr as the wrappers' interface, made once (a conversion allocates)
+
 	rd, wd deadline
 
 	peer               Peer
@@ -92,6 +101,11 @@ const (
 	// application data, holds a Write up for at most that long.
 	readSlice = time.Millisecond
 	maxMs     = 2147483646
+
+	// As svc's own read spin (net::Connection): misses in a row before
+	// spinning stops, and how often it is tried again after that.
+	spinCredit = 4
+	spinProbe  = 32
 )
 
 // deadline is one direction's deadline and the call of that direction that
@@ -107,7 +121,7 @@ type deadline struct {
 }
 
 func newConn(p cConn, write, read time.Duration, duplex bool) *Conn {
-	c := &Conn{ptr: p, duplex: duplex, writeTimeout: write, readTimeout: read}
+	c := &Conn{ptr: p, duplex: duplex, writeTimeout: write, readTimeout: read, spinCredit: spinCredit}
 	c.peer = Peer{IP: capi.SvcConnPeerIp(p), Port: capi.SvcConnPeerPort(p), Host: capi.SvcConnPeerHost(p)}
 	c.peerName = net.JoinHostPort(c.peer.IP, strconv.Itoa(c.peer.Port))
 	ip := net.ParseIP(c.peer.IP)
@@ -297,8 +311,16 @@ func (c *Conn) Read(b []byte) (int, error) {
 		if c.duplex {
 			// Wait for data without the I/O lock (Writes go on meanwhile);
 			// Close and a deadline moved earlier interrupt the wait as
-			// they do a read (enter/leave).
-			ready, err := c.waitReadable(p, now, ms(wait))
+			// they do a read (enter/leave). A reply that comes within the
+			// spin is caught without the goroutine's thread sleeping.
+			ready, err := c.spinReadable(p, now, end)
+			if err == nil && !ready {
+				now = time.Now()
+				if !now.Before(end) {
+					continue
+				}
+				ready, err = c.waitReadable(p, now, ms(end.Sub(now)))
+			}
 			if err != nil {
 				return 0, c.ioError("read", err, byDeadline)
 			}
@@ -325,6 +347,54 @@ func (c *Conn) Read(b []byte) (int, error) {
 		}
 		return 0, c.ioError("read", err, byDeadline)
 	}
+}
+
+// spinReadable polls svc_conn_wait_readable without waiting for up to
+// c.spin (never past end), yielding between polls; false when nothing came
+// (or spinning is off for now). Under rmu.
+func (c *Conn) spinReadable(p cConn, now, end time.Time) (bool, error) {
+	if c.spin <= 0 {
+		return false, nil
+	}
+	if c.spinCredit <= 0 {
+		if c.waits++; c.waits < spinProbe {
+			return false, nil
+		}
+		c.waits = 0
+	}
+	if c.spinPtr == nil || c.spinPtr.Swigcptr() != uintptr(p) {
+		c.spinPtr = p
+	}
+	stop := now.Add(c.spin)
+	if end.Before(stop) {
+		stop = end
+	}
+	for {
+		switch c.readableNow(p, now) {
+		case 1:
+			c.spinCredit = spinCredit
+			return true, nil
+		case -1:
+			return c.waitReadable(p, now, 0) // its error
+		}
+		if now = time.Now(); !now.Before(stop) {
+			c.spinCredit = max(c.spinCredit-1, 0)
+			return false, nil
+		}
+		runtime.Gosched()
+	}
+}
+
+// readableNow polls svc_conn_wait_readable(c, 0): 1 ready, 0 not yet, -1 an
+// error (or c closing).
+func (c *Conn) readableNow(p cConn, now time.Time) int {
+	if !c.enter(&c.rd, p, now) {
+		return -1
+	}
+	r := capi.SvcGoConnReadableNow(c.spinPtr)
+	c.leave(&c.rd)
+	runtime.KeepAlive(c)
+	return r
 }
 
 // waitReadable runs svc_conn_wait_readable for waitMs, recorded as the

@@ -60,7 +60,9 @@ func (r *Request) connect(ctx context.Context, duplex bool) (*Conn, error) {
 	if err != nil {
 		return nil, contextError(ctx, err)
 	}
-	return newConn(cConn(cp), r.writeTimeout, r.readTimeout, duplex), nil
+	c := newConn(cConn(cp), r.writeTimeout, r.readTimeout, duplex)
+	c.spin = r.readSpin
+	return c, nil
 }
 
 // cancelOnDone bridges ctx to svc_request_cancel for the duration of one

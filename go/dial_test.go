@@ -349,3 +349,42 @@ func TestDialerConnDuplex(t *testing.T) {
 		})
 	}
 }
+
+// The duplex Read spins like svc's own reads: a peer whose replies come
+// later than the spin stops it after spinCredit waits; read_spin_us 0 never
+// spins.
+func TestDialerConnReadSpin(t *testing.T) {
+	b := startBackend(t, "s1")
+	for _, tc := range []struct {
+		options    string
+		spin       time.Duration
+		path       string
+		wantCredit int
+	}{
+		{"", 100 * time.Microsecond, "/delay/5", 0}, // 5 ms replies: every spin misses
+		{`{"read_spin_us": 0}`, 0, "/", spinCredit}, // off: the credit is never spent
+	} {
+		e := newEngine(t, tc.options)
+		c, err := e.DialContext(context.Background(), "tcp", b.addr())
+		must(t, err)
+		conn := c.(*Conn)
+		if conn.spin != tc.spin {
+			t.Errorf("%q: spin %v, want %v", tc.options, conn.spin, tc.spin)
+		}
+		br := bufio.NewReader(c)
+		for i := 0; i < spinCredit; i++ {
+			_, err := c.Write([]byte("GET " + tc.path + " HTTP/1.1\r\nHost: x\r\n\r\n"))
+			must(t, err)
+			res, err := http.ReadResponse(br, nil)
+			must(t, err)
+			_, err = io.ReadAll(res.Body)
+			must(t, err)
+			res.Body.Close()
+		}
+		if conn.spinCredit != tc.wantCredit {
+			t.Errorf("%q: spin credit %d after %d replies, want %d", tc.options, conn.spinCredit, spinCredit,
+				tc.wantCredit)
+		}
+		must(t, c.Close())
+	}
+}

@@ -30,8 +30,10 @@ type Engine struct {
 	handle cgo.Handle // userdata of the C callbacks; deleted after svc_engine_free
 
 	// The engine's default write and read timeouts (from the options),
-	// which a new Request starts with.
+	// which a new Request starts with, and its read_spin_us, which a
+	// duplex Conn's Read follows as svc's own reads do.
 	writeTimeout, readTimeout time.Duration
+	readSpin                  time.Duration
 
 	tlsMu       sync.RWMutex
 	tlsPolicies map[string]TLSPolicy // SetUpstreamTLS, keyed by upstream (or host) name
@@ -77,7 +79,7 @@ func NewEngine(optionsJSON string) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{ptr: cEngine(p), subs: &subscribers{}}
-	e.writeTimeout, e.readTimeout = defaultTimeouts(optionsJSON)
+	e.writeTimeout, e.readTimeout, e.readSpin = optionDefaults(optionsJSON)
 	e.handle = cgo.NewHandle(e.subs)
 	runtime.SetFinalizer(e, (*Engine).Close)
 	return e, nil
@@ -241,21 +243,22 @@ func (e *Engine) NewRequest() (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Request{ptr: cRequest(rp), writeTimeout: e.writeTimeout, readTimeout: e.readTimeout}
+	r := &Request{ptr: cRequest(rp), writeTimeout: e.writeTimeout, readTimeout: e.readTimeout, readSpin: e.readSpin}
 	runtime.SetFinalizer(r, (*Request).Close)
 	return r, nil
 }
 
-// defaultTimeouts reads the write and read timeouts out of options the C
-// library accepted (svc.h has no getter): "timeouts": {"write": ms, "read":
-// ms}, 60000 each by default.
-func defaultTimeouts(optionsJSON string) (write, read time.Duration) {
+// optionDefaults reads, out of options the C library accepted (svc.h has
+// no getter), what the Go side needs too: "timeouts": {"write": ms, "read":
+// ms}, 60000 each by default, and "read_spin_us", 100 by default.
+func optionDefaults(optionsJSON string) (write, read, spin time.Duration) {
 	var o struct {
 		Timeouts struct {
 			Write, Read *float64
 		}
+		ReadSpinUs *float64 `json:"read_spin_us"`
 	}
-	write, read = 60*time.Second, 60*time.Second
+	write, read, spin = 60*time.Second, 60*time.Second, 100*time.Microsecond
 	if json.Unmarshal([]byte(optionsJSON), &o) == nil {
 		if v := o.Timeouts.Write; v != nil {
 			write = time.Duration(*v) * time.Millisecond
@@ -263,8 +266,11 @@ func defaultTimeouts(optionsJSON string) (write, read time.Duration) {
 		if v := o.Timeouts.Read; v != nil {
 			read = time.Duration(*v) * time.Millisecond
 		}
+		if v := o.ReadSpinUs; v != nil {
+			spin = time.Duration(*v) * time.Microsecond
+		}
 	}
-	return write, read
+	return write, read, spin
 }
 
 func boolInt(b bool) int {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestNewEngineDefaultsAndOptions(t *testing.T) {
@@ -23,6 +24,17 @@ func TestNewEngineDefaultsAndOptions(t *testing.T) {
 			continue
 		}
 		ok(t, e.Close())
+	}
+}
+
+func TestOptionDefaults(t *testing.T) {
+	w, r, s := optionDefaults("")
+	if w != 60*time.Second || r != 60*time.Second || s != 100*time.Microsecond {
+		t.Errorf("defaults: %v %v %v", w, r, s)
+	}
+	w, r, s = optionDefaults(`{"timeouts": {"write": 5, "read": 7}, "read_spin_us": 0}`)
+	if w != 5*time.Millisecond || r != 7*time.Millisecond || s != 0 {
+		t.Errorf("given: %v %v %v", w, r, s)
 	}
 }
 

@@ -30,6 +30,7 @@ type Request struct {
 	// The request's write and read timeouts (svc's defaults, or SetTimeouts),
 	// inherited by a Conn as its per-call timeouts when it has no deadline.
 	writeTimeout, readTimeout time.Duration
+	readSpin                  time.Duration // the engine's read_spin_us, for a duplex Conn
 }
 
 // Peer is the peer picked for a try.

@@ -259,6 +259,20 @@ static size_t svc_go_response_copy(const svc_response *res, void *buf, size_t ca
   if (body) memcpy(out, p, body);
   return size;
 }
+
+/* svc_conn_wait_readable(c, 0, &ready) for the duplex Read's spin, which
+ * polls it many times a reply: 1 ready, 0 not yet, -1 an error (the caller
+ * asks svc_conn_wait_readable again for it). No error object and no
+ * out-parameter cross into Go, so a poll allocates nothing there. */
+static int svc_go_conn_readable_now(svc_conn *c) {
+  int ready = 0;
+  svc_error *e = svc_conn_wait_readable(c, 0, &ready);
+  if (e) {
+    svc_error_free(e);
+    return -1;
+  }
+  return ready;
+}
 %}
 
 /* ----- strings where NULL means absent: "" is passed as NULL ------------- */

@@ -75,115 +75,116 @@ typedef _gostring_ swig_type_45;
 typedef long long swig_type_46;
 typedef long long swig_type_47;
 typedef _gostring_ swig_type_48;
-extern void _wrap_Swig_free_capi_40ec546a08b750b9(uintptr_t arg1);
-extern uintptr_t _wrap_Swig_malloc_capi_40ec546a08b750b9(swig_intgo arg1);
-extern swig_type_1 _wrap_SvcGoResponseSize_capi_40ec546a08b750b9(uintptr_t arg1);
-extern swig_type_2 _wrap_SvcGoResponseCopy_capi_40ec546a08b750b9(uintptr_t arg1, swig_type_3 arg2);
-extern uintptr_t _wrap_SvcGoEngineOnHealth_capi_40ec546a08b750b9(uintptr_t arg1, swig_intgo arg2);
-extern uintptr_t _wrap_SvcGoEngineOnLog_capi_40ec546a08b750b9(uintptr_t arg1, swig_intgo arg2);
-extern uintptr_t _wrap_SvcGoRequestOnBalancer_capi_40ec546a08b750b9(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_4 _wrap_SvcVersion_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_OK_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_EINVAL_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_EPHASE_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_ENOTFOUND_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_EEXIST_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_ECONFIG_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_ENOPEER_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_EDNS_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_ECONNECT_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_ETIMEOUT_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_ETLS_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_EPROTO_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_ECLOSED_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_ENOMEM_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_EINTERNAL_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_ECANCELED_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SvcErrorCode_capi_40ec546a08b750b9(uintptr_t arg1);
-extern swig_type_5 _wrap_SvcErrorMessage_capi_40ec546a08b750b9(uintptr_t arg1);
-extern uintptr_t _wrap_SvcErrorNew_capi_40ec546a08b750b9(swig_intgo arg1, swig_type_6 arg2);
-extern void _wrap_SvcErrorFree_capi_40ec546a08b750b9(uintptr_t arg1);
-extern swig_type_7 _wrap_SvcCodeName_capi_40ec546a08b750b9(swig_intgo arg1);
-extern void _wrap_SvcFree_capi_40ec546a08b750b9(uintptr_t arg1);
-extern swig_intgo _wrap_SVC_PHASE_REWRITE_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_PHASE_ACCESS_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_PHASE_BALANCER_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_PHASE_LOG_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_OUTCOME_OK_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_OUTCOME_HTTP_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_OUTCOME_TCP_FAILURE_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_OUTCOME_TIMEOUT_capi_40ec546a08b750b9(void);
-extern uintptr_t _wrap_SvcEngineNew_capi_40ec546a08b750b9(swig_voidp arg1, swig_type_8 arg2);
-extern void _wrap_SvcEngineFree_capi_40ec546a08b750b9(uintptr_t arg1);
-extern uintptr_t _wrap_SvcEngineLoadConfig_capi_40ec546a08b750b9(uintptr_t arg1, swig_type_9 arg2);
-extern uintptr_t _wrap_SvcUpstreamUpsert_capi_40ec546a08b750b9(uintptr_t arg1, swig_type_10 arg2);
-extern uintptr_t _wrap_SvcUpstreamDelete_capi_40ec546a08b750b9(uintptr_t arg1, swig_type_11 arg2);
-extern uintptr_t _wrap_SvcUpstreamGet_capi_40ec546a08b750b9(uintptr_t arg1, swig_type_12 arg2, swig_voidp arg3);
-extern uintptr_t _wrap_SvcTargetAdd_capi_40ec546a08b750b9(uintptr_t arg1, swig_type_13 arg2, swig_type_14 arg3, swig_intgo arg4);
-extern uintptr_t _wrap_SvcTargetDelete_capi_40ec546a08b750b9(uintptr_t arg1, swig_type_15 arg2, swig_type_16 arg3);
-extern uintptr_t _wrap_SvcTargetSetHealth_capi_40ec546a08b750b9(uintptr_t arg1, swig_type_17 arg2, swig_type_18 arg3, swig_type_19 arg4, swig_intgo arg5);
-extern uintptr_t _wrap_SvcUpstreamHealth_capi_40ec546a08b750b9(uintptr_t arg1, swig_type_20 arg2, swig_voidp arg3);
-extern uintptr_t _wrap_SvcCertChainParsePem_capi_40ec546a08b750b9(swig_voidp arg1, swig_type_21 arg2);
-extern uintptr_t _wrap_SvcPrivateKeyParsePem_capi_40ec546a08b750b9(swig_voidp arg1, swig_type_22 arg2, swig_type_23 arg3);
-extern uintptr_t _wrap_SvcTrustStoreNew_capi_40ec546a08b750b9(swig_voidp arg1);
-extern uintptr_t _wrap_SvcTrustStoreAddPem_capi_40ec546a08b750b9(uintptr_t arg1, swig_type_24 arg2);
-extern uintptr_t _wrap_SvcTrustStoreLoadFile_capi_40ec546a08b750b9(uintptr_t arg1, swig_type_25 arg2);
-extern uintptr_t _wrap_SvcTrustStoreLoadSystem_capi_40ec546a08b750b9(uintptr_t arg1);
-extern void _wrap_SvcCertChainFree_capi_40ec546a08b750b9(uintptr_t arg1);
-extern void _wrap_SvcPrivateKeyFree_capi_40ec546a08b750b9(uintptr_t arg1);
-extern void _wrap_SvcTrustStoreFree_capi_40ec546a08b750b9(uintptr_t arg1);
-extern uintptr_t _wrap_SvcRequestNew_capi_40ec546a08b750b9(swig_voidp arg1, uintptr_t arg2);
-extern void _wrap_SvcRequestFree_capi_40ec546a08b750b9(uintptr_t arg1);
-extern uintptr_t _wrap_SvcRequestSetPhase_capi_40ec546a08b750b9(uintptr_t arg1, swig_intgo arg2);
-extern swig_intgo _wrap_SvcRequestPhase_capi_40ec546a08b750b9(uintptr_t arg1);
-extern uintptr_t _wrap_SvcSetUpstream_capi_40ec546a08b750b9(uintptr_t arg1, swig_type_26 arg2);
-extern uintptr_t _wrap_SvcSetTarget_capi_40ec546a08b750b9(uintptr_t arg1, swig_type_27 arg2, swig_intgo arg3);
-extern uintptr_t _wrap_SvcSetTlsCertKey_capi_40ec546a08b750b9(uintptr_t arg1, uintptr_t arg2, uintptr_t arg3);
-extern uintptr_t _wrap_SvcSetTlsVerify_capi_40ec546a08b750b9(uintptr_t arg1, swig_intgo arg2);
-extern uintptr_t _wrap_SvcSetTlsVerifyDepth_capi_40ec546a08b750b9(uintptr_t arg1, swig_intgo arg2);
-extern uintptr_t _wrap_SvcSetTlsVerifyStore_capi_40ec546a08b750b9(uintptr_t arg1, uintptr_t arg2);
-extern uintptr_t _wrap_SvcSetRetries_capi_40ec546a08b750b9(uintptr_t arg1, swig_intgo arg2);
-extern uintptr_t _wrap_SvcSetTimeouts_capi_40ec546a08b750b9(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3, swig_intgo arg4);
-extern uintptr_t _wrap_SvcSetHashKey_capi_40ec546a08b750b9(uintptr_t arg1, swig_type_28 arg2);
-extern uintptr_t _wrap_SvcRequestSetScheme_capi_40ec546a08b750b9(uintptr_t arg1, swig_type_29 arg2);
-extern swig_type_30 _wrap_SvcRequestScheme_capi_40ec546a08b750b9(uintptr_t arg1);
-extern swig_intgo _wrap_SVC_HASH_CONSUMER_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_HASH_IP_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_HASH_HEADER_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_HASH_COOKIE_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_HASH_PATH_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_HASH_QUERY_ARG_capi_40ec546a08b750b9(void);
-extern swig_intgo _wrap_SVC_HASH_URI_CAPTURE_capi_40ec546a08b750b9(void);
-extern uintptr_t _wrap_SvcRequestSetHashInput_capi_40ec546a08b750b9(uintptr_t arg1, swig_intgo arg2, swig_type_31 arg3, swig_type_32 arg4);
-extern uintptr_t _wrap_SvcRequestPick_capi_40ec546a08b750b9(uintptr_t arg1);
-extern swig_type_33 _wrap_SvcRequestPeerIp_capi_40ec546a08b750b9(uintptr_t arg1);
-extern swig_intgo _wrap_SvcRequestPeerPort_capi_40ec546a08b750b9(uintptr_t arg1);
-extern swig_type_34 _wrap_SvcRequestPeerHost_capi_40ec546a08b750b9(uintptr_t arg1);
-extern swig_intgo _wrap_SvcRequestTries_capi_40ec546a08b750b9(uintptr_t arg1);
-extern uintptr_t _wrap_SvcRequestReport_capi_40ec546a08b750b9(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3, swig_intgo arg4);
-extern uintptr_t _wrap_SvcRequestConnect_capi_40ec546a08b750b9(uintptr_t arg1, swig_voidp arg2);
-extern void _wrap_SvcRequestCancel_capi_40ec546a08b750b9(uintptr_t arg1);
-extern uintptr_t _wrap_SvcConnWrite_capi_40ec546a08b750b9(uintptr_t arg1, swig_type_35 arg2);
-extern uintptr_t _wrap_SvcConnRead_capi_40ec546a08b750b9(uintptr_t arg1, swig_type_36 arg2, swig_voidp arg3);
-extern uintptr_t _wrap_SvcConnWaitReadable_capi_40ec546a08b750b9(uintptr_t arg1, swig_intgo arg2, swig_voidp arg3);
-extern uintptr_t _wrap_SvcConnSetTimeouts_capi_40ec546a08b750b9(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3);
-extern void _wrap_SvcConnCancel_capi_40ec546a08b750b9(uintptr_t arg1);
-extern swig_type_37 _wrap_SvcConnPeerIp_capi_40ec546a08b750b9(uintptr_t arg1);
-extern swig_intgo _wrap_SvcConnPeerPort_capi_40ec546a08b750b9(uintptr_t arg1);
-extern swig_type_38 _wrap_SvcConnPeerHost_capi_40ec546a08b750b9(uintptr_t arg1);
-extern swig_intgo _wrap_SvcConnReused_capi_40ec546a08b750b9(uintptr_t arg1);
-extern swig_intgo _wrap_SvcConnTlsResumed_capi_40ec546a08b750b9(uintptr_t arg1);
-extern swig_type_39 _wrap_SvcConnTlsVersion_capi_40ec546a08b750b9(uintptr_t arg1);
-extern void _wrap_SvcConnRelease_capi_40ec546a08b750b9(uintptr_t arg1, swig_intgo arg2);
-extern uintptr_t _wrap_SvcRequestSend_capi_40ec546a08b750b9(uintptr_t arg1, swig_type_40 arg2, swig_type_41 arg3, swig_type_42 arg4, swig_type_43 arg5, swig_voidp arg6);
-extern swig_intgo _wrap_SvcResponseStatus_capi_40ec546a08b750b9(uintptr_t arg1);
-extern swig_type_44 _wrap_SvcResponseHeader_capi_40ec546a08b750b9(uintptr_t arg1, swig_type_45 arg2);
-extern swig_type_46 _wrap_SvcResponseHeaderCount_capi_40ec546a08b750b9(uintptr_t arg1);
-extern swig_intgo _wrap_SvcResponseHeaderAt_capi_40ec546a08b750b9(uintptr_t arg1, swig_type_47 arg2, swig_voidp arg3, swig_voidp arg4);
-extern uintptr_t _wrap_SvcResponseBody_capi_40ec546a08b750b9(uintptr_t arg1, swig_voidp arg2);
-extern swig_type_48 _wrap_SvcResponsePeerIp_capi_40ec546a08b750b9(uintptr_t arg1);
-extern swig_intgo _wrap_SvcResponsePeerPort_capi_40ec546a08b750b9(uintptr_t arg1);
-extern void _wrap_SvcResponseFree_capi_40ec546a08b750b9(uintptr_t arg1);
+extern void _wrap_Swig_free_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern uintptr_t _wrap_Swig_malloc_capi_78b89867a33d6ba4(swig_intgo arg1);
+extern swig_type_1 _wrap_SvcGoResponseSize_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern swig_type_2 _wrap_SvcGoResponseCopy_capi_78b89867a33d6ba4(uintptr_t arg1, swig_type_3 arg2);
+extern swig_intgo _wrap_SvcGoConnReadableNow_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern uintptr_t _wrap_SvcGoEngineOnHealth_capi_78b89867a33d6ba4(uintptr_t arg1, swig_intgo arg2);
+extern uintptr_t _wrap_SvcGoEngineOnLog_capi_78b89867a33d6ba4(uintptr_t arg1, swig_intgo arg2);
+extern uintptr_t _wrap_SvcGoRequestOnBalancer_capi_78b89867a33d6ba4(uintptr_t arg1, swig_intgo arg2);
+extern swig_type_4 _wrap_SvcVersion_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_OK_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_EINVAL_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_EPHASE_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_ENOTFOUND_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_EEXIST_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_ECONFIG_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_ENOPEER_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_EDNS_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_ECONNECT_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_ETIMEOUT_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_ETLS_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_EPROTO_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_ECLOSED_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_ENOMEM_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_EINTERNAL_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_ECANCELED_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SvcErrorCode_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern swig_type_5 _wrap_SvcErrorMessage_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern uintptr_t _wrap_SvcErrorNew_capi_78b89867a33d6ba4(swig_intgo arg1, swig_type_6 arg2);
+extern void _wrap_SvcErrorFree_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern swig_type_7 _wrap_SvcCodeName_capi_78b89867a33d6ba4(swig_intgo arg1);
+extern void _wrap_SvcFree_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern swig_intgo _wrap_SVC_PHASE_REWRITE_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_PHASE_ACCESS_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_PHASE_BALANCER_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_PHASE_LOG_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_OUTCOME_OK_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_OUTCOME_HTTP_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_OUTCOME_TCP_FAILURE_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_OUTCOME_TIMEOUT_capi_78b89867a33d6ba4(void);
+extern uintptr_t _wrap_SvcEngineNew_capi_78b89867a33d6ba4(swig_voidp arg1, swig_type_8 arg2);
+extern void _wrap_SvcEngineFree_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern uintptr_t _wrap_SvcEngineLoadConfig_capi_78b89867a33d6ba4(uintptr_t arg1, swig_type_9 arg2);
+extern uintptr_t _wrap_SvcUpstreamUpsert_capi_78b89867a33d6ba4(uintptr_t arg1, swig_type_10 arg2);
+extern uintptr_t _wrap_SvcUpstreamDelete_capi_78b89867a33d6ba4(uintptr_t arg1, swig_type_11 arg2);
+extern uintptr_t _wrap_SvcUpstreamGet_capi_78b89867a33d6ba4(uintptr_t arg1, swig_type_12 arg2, swig_voidp arg3);
+extern uintptr_t _wrap_SvcTargetAdd_capi_78b89867a33d6ba4(uintptr_t arg1, swig_type_13 arg2, swig_type_14 arg3, swig_intgo arg4);
+extern uintptr_t _wrap_SvcTargetDelete_capi_78b89867a33d6ba4(uintptr_t arg1, swig_type_15 arg2, swig_type_16 arg3);
+extern uintptr_t _wrap_SvcTargetSetHealth_capi_78b89867a33d6ba4(uintptr_t arg1, swig_type_17 arg2, swig_type_18 arg3, swig_type_19 arg4, swig_intgo arg5);
+extern uintptr_t _wrap_SvcUpstreamHealth_capi_78b89867a33d6ba4(uintptr_t arg1, swig_type_20 arg2, swig_voidp arg3);
+extern uintptr_t _wrap_SvcCertChainParsePem_capi_78b89867a33d6ba4(swig_voidp arg1, swig_type_21 arg2);
+extern uintptr_t _wrap_SvcPrivateKeyParsePem_capi_78b89867a33d6ba4(swig_voidp arg1, swig_type_22 arg2, swig_type_23 arg3);
+extern uintptr_t _wrap_SvcTrustStoreNew_capi_78b89867a33d6ba4(swig_voidp arg1);
+extern uintptr_t _wrap_SvcTrustStoreAddPem_capi_78b89867a33d6ba4(uintptr_t arg1, swig_type_24 arg2);
+extern uintptr_t _wrap_SvcTrustStoreLoadFile_capi_78b89867a33d6ba4(uintptr_t arg1, swig_type_25 arg2);
+extern uintptr_t _wrap_SvcTrustStoreLoadSystem_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern void _wrap_SvcCertChainFree_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern void _wrap_SvcPrivateKeyFree_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern void _wrap_SvcTrustStoreFree_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern uintptr_t _wrap_SvcRequestNew_capi_78b89867a33d6ba4(swig_voidp arg1, uintptr_t arg2);
+extern void _wrap_SvcRequestFree_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern uintptr_t _wrap_SvcRequestSetPhase_capi_78b89867a33d6ba4(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_SvcRequestPhase_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern uintptr_t _wrap_SvcSetUpstream_capi_78b89867a33d6ba4(uintptr_t arg1, swig_type_26 arg2);
+extern uintptr_t _wrap_SvcSetTarget_capi_78b89867a33d6ba4(uintptr_t arg1, swig_type_27 arg2, swig_intgo arg3);
+extern uintptr_t _wrap_SvcSetTlsCertKey_capi_78b89867a33d6ba4(uintptr_t arg1, uintptr_t arg2, uintptr_t arg3);
+extern uintptr_t _wrap_SvcSetTlsVerify_capi_78b89867a33d6ba4(uintptr_t arg1, swig_intgo arg2);
+extern uintptr_t _wrap_SvcSetTlsVerifyDepth_capi_78b89867a33d6ba4(uintptr_t arg1, swig_intgo arg2);
+extern uintptr_t _wrap_SvcSetTlsVerifyStore_capi_78b89867a33d6ba4(uintptr_t arg1, uintptr_t arg2);
+extern uintptr_t _wrap_SvcSetRetries_capi_78b89867a33d6ba4(uintptr_t arg1, swig_intgo arg2);
+extern uintptr_t _wrap_SvcSetTimeouts_capi_78b89867a33d6ba4(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3, swig_intgo arg4);
+extern uintptr_t _wrap_SvcSetHashKey_capi_78b89867a33d6ba4(uintptr_t arg1, swig_type_28 arg2);
+extern uintptr_t _wrap_SvcRequestSetScheme_capi_78b89867a33d6ba4(uintptr_t arg1, swig_type_29 arg2);
+extern swig_type_30 _wrap_SvcRequestScheme_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern swig_intgo _wrap_SVC_HASH_CONSUMER_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_HASH_IP_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_HASH_HEADER_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_HASH_COOKIE_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_HASH_PATH_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_HASH_QUERY_ARG_capi_78b89867a33d6ba4(void);
+extern swig_intgo _wrap_SVC_HASH_URI_CAPTURE_capi_78b89867a33d6ba4(void);
+extern uintptr_t _wrap_SvcRequestSetHashInput_capi_78b89867a33d6ba4(uintptr_t arg1, swig_intgo arg2, swig_type_31 arg3, swig_type_32 arg4);
+extern uintptr_t _wrap_SvcRequestPick_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern swig_type_33 _wrap_SvcRequestPeerIp_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern swig_intgo _wrap_SvcRequestPeerPort_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern swig_type_34 _wrap_SvcRequestPeerHost_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern swig_intgo _wrap_SvcRequestTries_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern uintptr_t _wrap_SvcRequestReport_capi_78b89867a33d6ba4(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3, swig_intgo arg4);
+extern uintptr_t _wrap_SvcRequestConnect_capi_78b89867a33d6ba4(uintptr_t arg1, swig_voidp arg2);
+extern void _wrap_SvcRequestCancel_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern uintptr_t _wrap_SvcConnWrite_capi_78b89867a33d6ba4(uintptr_t arg1, swig_type_35 arg2);
+extern uintptr_t _wrap_SvcConnRead_capi_78b89867a33d6ba4(uintptr_t arg1, swig_type_36 arg2, swig_voidp arg3);
+extern uintptr_t _wrap_SvcConnWaitReadable_capi_78b89867a33d6ba4(uintptr_t arg1, swig_intgo arg2, swig_voidp arg3);
+extern uintptr_t _wrap_SvcConnSetTimeouts_capi_78b89867a33d6ba4(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3);
+extern void _wrap_SvcConnCancel_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern swig_type_37 _wrap_SvcConnPeerIp_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern swig_intgo _wrap_SvcConnPeerPort_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern swig_type_38 _wrap_SvcConnPeerHost_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern swig_intgo _wrap_SvcConnReused_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern swig_intgo _wrap_SvcConnTlsResumed_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern swig_type_39 _wrap_SvcConnTlsVersion_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern void _wrap_SvcConnRelease_capi_78b89867a33d6ba4(uintptr_t arg1, swig_intgo arg2);
+extern uintptr_t _wrap_SvcRequestSend_capi_78b89867a33d6ba4(uintptr_t arg1, swig_type_40 arg2, swig_type_41 arg3, swig_type_42 arg4, swig_type_43 arg5, swig_voidp arg6);
+extern swig_intgo _wrap_SvcResponseStatus_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern swig_type_44 _wrap_SvcResponseHeader_capi_78b89867a33d6ba4(uintptr_t arg1, swig_type_45 arg2);
+extern swig_type_46 _wrap_SvcResponseHeaderCount_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern swig_intgo _wrap_SvcResponseHeaderAt_capi_78b89867a33d6ba4(uintptr_t arg1, swig_type_47 arg2, swig_voidp arg3, swig_voidp arg4);
+extern uintptr_t _wrap_SvcResponseBody_capi_78b89867a33d6ba4(uintptr_t arg1, swig_voidp arg2);
+extern swig_type_48 _wrap_SvcResponsePeerIp_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern swig_intgo _wrap_SvcResponsePeerPort_capi_78b89867a33d6ba4(uintptr_t arg1);
+extern void _wrap_SvcResponseFree_capi_78b89867a33d6ba4(uintptr_t arg1);
 #undef intgo
 */
 import "C"
@@ -211,20 +212,20 @@ type _ sync.Mutex
 
 func Swig_free(arg1 uintptr) {
 	_swig_i_0 := arg1
-	C._wrap_Swig_free_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0))
+	C._wrap_Swig_free_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0))
 }
 
 func Swig_malloc(arg1 int) (_swig_ret uintptr) {
 	var swig_r uintptr
 	_swig_i_0 := arg1
-	swig_r = (uintptr)(C._wrap_Swig_malloc_capi_40ec546a08b750b9(C.swig_intgo(_swig_i_0)))
+	swig_r = (uintptr)(C._wrap_Swig_malloc_capi_78b89867a33d6ba4(C.swig_intgo(_swig_i_0)))
 	return swig_r
 }
 
 func SvcGoResponseSize(arg1 Struct_SS_svc_response) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_SvcGoResponseSize_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_SvcGoResponseSize_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -232,10 +233,17 @@ func SvcGoResponseCopy(arg1 Struct_SS_svc_response, arg2 []byte) (_swig_ret int6
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int64)(C._wrap_SvcGoResponseCopy_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), *(*C.swig_type_3)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int64)(C._wrap_SvcGoResponseCopy_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), *(*C.swig_type_3)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
+	return swig_r
+}
+
+func SvcGoConnReadableNow(arg1 Struct_SS_svc_conn) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	swig_r = (int)(C._wrap_SvcGoConnReadableNow_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -243,7 +251,7 @@ func SvcGoEngineOnHealth(arg1 Struct_SS_svc_engine, arg2 uint) (_swig_ret Struct
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcGoEngineOnHealth_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcGoEngineOnHealth_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
 	return swig_r
 }
 
@@ -251,7 +259,7 @@ func SvcGoEngineOnLog(arg1 Struct_SS_svc_engine, arg2 uint) (_swig_ret Struct_SS
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcGoEngineOnLog_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcGoEngineOnLog_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
 	return swig_r
 }
 
@@ -259,13 +267,13 @@ func SvcGoRequestOnBalancer(arg1 Struct_SS_svc_request, arg2 uint) (_swig_ret St
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcGoRequestOnBalancer_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcGoRequestOnBalancer_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
 	return swig_r
 }
 
 func SvcVersion() (_swig_ret string) {
 	var swig_r string
-	swig_r_p := C._wrap_SvcVersion_capi_40ec546a08b750b9()
+	swig_r_p := C._wrap_SvcVersion_capi_78b89867a33d6ba4()
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
 	swig_r_1 = string(unsafe.Slice(unsafe.StringData(swig_r), len(swig_r)))
@@ -276,7 +284,7 @@ type Enum_SS_svc_code int
 
 func _swig_getSVC_OK() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_OK_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_OK_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -284,7 +292,7 @@ var SVC_OK Enum_SS_svc_code = _swig_getSVC_OK()
 
 func _swig_getSVC_EINVAL() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_EINVAL_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_EINVAL_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -292,7 +300,7 @@ var SVC_EINVAL Enum_SS_svc_code = _swig_getSVC_EINVAL()
 
 func _swig_getSVC_EPHASE() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_EPHASE_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_EPHASE_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -300,7 +308,7 @@ var SVC_EPHASE Enum_SS_svc_code = _swig_getSVC_EPHASE()
 
 func _swig_getSVC_ENOTFOUND() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ENOTFOUND_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ENOTFOUND_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -308,7 +316,7 @@ var SVC_ENOTFOUND Enum_SS_svc_code = _swig_getSVC_ENOTFOUND()
 
 func _swig_getSVC_EEXIST() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_EEXIST_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_EEXIST_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -316,7 +324,7 @@ var SVC_EEXIST Enum_SS_svc_code = _swig_getSVC_EEXIST()
 
 func _swig_getSVC_ECONFIG() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ECONFIG_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ECONFIG_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -324,7 +332,7 @@ var SVC_ECONFIG Enum_SS_svc_code = _swig_getSVC_ECONFIG()
 
 func _swig_getSVC_ENOPEER() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ENOPEER_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ENOPEER_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -332,7 +340,7 @@ var SVC_ENOPEER Enum_SS_svc_code = _swig_getSVC_ENOPEER()
 
 func _swig_getSVC_EDNS() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_EDNS_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_EDNS_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -340,7 +348,7 @@ var SVC_EDNS Enum_SS_svc_code = _swig_getSVC_EDNS()
 
 func _swig_getSVC_ECONNECT() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ECONNECT_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ECONNECT_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -348,7 +356,7 @@ var SVC_ECONNECT Enum_SS_svc_code = _swig_getSVC_ECONNECT()
 
 func _swig_getSVC_ETIMEOUT() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ETIMEOUT_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ETIMEOUT_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -356,7 +364,7 @@ var SVC_ETIMEOUT Enum_SS_svc_code = _swig_getSVC_ETIMEOUT()
 
 func _swig_getSVC_ETLS() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ETLS_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ETLS_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -364,7 +372,7 @@ var SVC_ETLS Enum_SS_svc_code = _swig_getSVC_ETLS()
 
 func _swig_getSVC_EPROTO() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_EPROTO_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_EPROTO_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -372,7 +380,7 @@ var SVC_EPROTO Enum_SS_svc_code = _swig_getSVC_EPROTO()
 
 func _swig_getSVC_ECLOSED() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ECLOSED_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ECLOSED_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -380,7 +388,7 @@ var SVC_ECLOSED Enum_SS_svc_code = _swig_getSVC_ECLOSED()
 
 func _swig_getSVC_ENOMEM() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ENOMEM_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ENOMEM_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -388,7 +396,7 @@ var SVC_ENOMEM Enum_SS_svc_code = _swig_getSVC_ENOMEM()
 
 func _swig_getSVC_EINTERNAL() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_EINTERNAL_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_EINTERNAL_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -396,7 +404,7 @@ var SVC_EINTERNAL Enum_SS_svc_code = _swig_getSVC_EINTERNAL()
 
 func _swig_getSVC_ECANCELED() (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
-	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ECANCELED_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_code)(C._wrap_SVC_ECANCELED_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -405,14 +413,14 @@ var SVC_ECANCELED Enum_SS_svc_code = _swig_getSVC_ECANCELED()
 func SvcErrorCode(arg1 Struct_SS_svc_error) (_swig_ret Enum_SS_svc_code) {
 	var swig_r Enum_SS_svc_code
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (Enum_SS_svc_code)(C._wrap_SvcErrorCode_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0)))
+	swig_r = (Enum_SS_svc_code)(C._wrap_SvcErrorCode_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func SvcErrorMessage(arg1 Struct_SS_svc_error) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_SvcErrorMessage_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_SvcErrorMessage_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
 	swig_r_1 = string(unsafe.Slice(unsafe.StringData(swig_r), len(swig_r)))
@@ -423,7 +431,7 @@ func SvcErrorNew(arg1 Enum_SS_svc_code, arg2 string) (_swig_ret Struct_SS_svc_er
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcErrorNew_capi_40ec546a08b750b9(C.swig_intgo(_swig_i_0), *(*C.swig_type_6)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcErrorNew_capi_78b89867a33d6ba4(C.swig_intgo(_swig_i_0), *(*C.swig_type_6)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -432,13 +440,13 @@ func SvcErrorNew(arg1 Enum_SS_svc_code, arg2 string) (_swig_ret Struct_SS_svc_er
 
 func SvcErrorFree(arg1 Struct_SS_svc_error) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_SvcErrorFree_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0))
+	C._wrap_SvcErrorFree_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0))
 }
 
 func SvcCodeName(arg1 Enum_SS_svc_code) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := arg1
-	swig_r_p := C._wrap_SvcCodeName_capi_40ec546a08b750b9(C.swig_intgo(_swig_i_0))
+	swig_r_p := C._wrap_SvcCodeName_capi_78b89867a33d6ba4(C.swig_intgo(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
 	swig_r_1 = string(unsafe.Slice(unsafe.StringData(swig_r), len(swig_r)))
@@ -447,14 +455,14 @@ func SvcCodeName(arg1 Enum_SS_svc_code) (_swig_ret string) {
 
 func SvcFree(arg1 uintptr) {
 	_swig_i_0 := arg1
-	C._wrap_SvcFree_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0))
+	C._wrap_SvcFree_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0))
 }
 
 type Enum_SS_svc_phase int
 
 func _swig_getSVC_PHASE_REWRITE() (_swig_ret Enum_SS_svc_phase) {
 	var swig_r Enum_SS_svc_phase
-	swig_r = (Enum_SS_svc_phase)(C._wrap_SVC_PHASE_REWRITE_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_phase)(C._wrap_SVC_PHASE_REWRITE_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -462,7 +470,7 @@ var SVC_PHASE_REWRITE Enum_SS_svc_phase = _swig_getSVC_PHASE_REWRITE()
 
 func _swig_getSVC_PHASE_ACCESS() (_swig_ret Enum_SS_svc_phase) {
 	var swig_r Enum_SS_svc_phase
-	swig_r = (Enum_SS_svc_phase)(C._wrap_SVC_PHASE_ACCESS_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_phase)(C._wrap_SVC_PHASE_ACCESS_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -470,7 +478,7 @@ var SVC_PHASE_ACCESS Enum_SS_svc_phase = _swig_getSVC_PHASE_ACCESS()
 
 func _swig_getSVC_PHASE_BALANCER() (_swig_ret Enum_SS_svc_phase) {
 	var swig_r Enum_SS_svc_phase
-	swig_r = (Enum_SS_svc_phase)(C._wrap_SVC_PHASE_BALANCER_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_phase)(C._wrap_SVC_PHASE_BALANCER_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -478,7 +486,7 @@ var SVC_PHASE_BALANCER Enum_SS_svc_phase = _swig_getSVC_PHASE_BALANCER()
 
 func _swig_getSVC_PHASE_LOG() (_swig_ret Enum_SS_svc_phase) {
 	var swig_r Enum_SS_svc_phase
-	swig_r = (Enum_SS_svc_phase)(C._wrap_SVC_PHASE_LOG_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_phase)(C._wrap_SVC_PHASE_LOG_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -488,7 +496,7 @@ type Enum_SS_svc_outcome int
 
 func _swig_getSVC_OUTCOME_OK() (_swig_ret Enum_SS_svc_outcome) {
 	var swig_r Enum_SS_svc_outcome
-	swig_r = (Enum_SS_svc_outcome)(C._wrap_SVC_OUTCOME_OK_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_outcome)(C._wrap_SVC_OUTCOME_OK_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -496,7 +504,7 @@ var SVC_OUTCOME_OK Enum_SS_svc_outcome = _swig_getSVC_OUTCOME_OK()
 
 func _swig_getSVC_OUTCOME_HTTP() (_swig_ret Enum_SS_svc_outcome) {
 	var swig_r Enum_SS_svc_outcome
-	swig_r = (Enum_SS_svc_outcome)(C._wrap_SVC_OUTCOME_HTTP_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_outcome)(C._wrap_SVC_OUTCOME_HTTP_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -504,7 +512,7 @@ var SVC_OUTCOME_HTTP Enum_SS_svc_outcome = _swig_getSVC_OUTCOME_HTTP()
 
 func _swig_getSVC_OUTCOME_TCP_FAILURE() (_swig_ret Enum_SS_svc_outcome) {
 	var swig_r Enum_SS_svc_outcome
-	swig_r = (Enum_SS_svc_outcome)(C._wrap_SVC_OUTCOME_TCP_FAILURE_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_outcome)(C._wrap_SVC_OUTCOME_TCP_FAILURE_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -512,7 +520,7 @@ var SVC_OUTCOME_TCP_FAILURE Enum_SS_svc_outcome = _swig_getSVC_OUTCOME_TCP_FAILU
 
 func _swig_getSVC_OUTCOME_TIMEOUT() (_swig_ret Enum_SS_svc_outcome) {
 	var swig_r Enum_SS_svc_outcome
-	swig_r = (Enum_SS_svc_outcome)(C._wrap_SVC_OUTCOME_TIMEOUT_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_outcome)(C._wrap_SVC_OUTCOME_TIMEOUT_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -522,7 +530,7 @@ func SvcEngineNew(arg1 *uintptr, arg2 string) (_swig_ret Struct_SS_svc_error) {
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcEngineNew_capi_40ec546a08b750b9(C.swig_voidp(_swig_i_0), *(*C.swig_type_8)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcEngineNew_capi_78b89867a33d6ba4(C.swig_voidp(_swig_i_0), *(*C.swig_type_8)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -531,14 +539,14 @@ func SvcEngineNew(arg1 *uintptr, arg2 string) (_swig_ret Struct_SS_svc_error) {
 
 func SvcEngineFree(arg1 Struct_SS_svc_engine) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_SvcEngineFree_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0))
+	C._wrap_SvcEngineFree_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0))
 }
 
 func SvcEngineLoadConfig(arg1 Struct_SS_svc_engine, arg2 string) (_swig_ret Struct_SS_svc_error) {
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcEngineLoadConfig_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), *(*C.swig_type_9)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcEngineLoadConfig_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), *(*C.swig_type_9)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -549,7 +557,7 @@ func SvcUpstreamUpsert(arg1 Struct_SS_svc_engine, arg2 string) (_swig_ret Struct
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcUpstreamUpsert_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), *(*C.swig_type_10)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcUpstreamUpsert_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), *(*C.swig_type_10)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -560,7 +568,7 @@ func SvcUpstreamDelete(arg1 Struct_SS_svc_engine, arg2 string) (_swig_ret Struct
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcUpstreamDelete_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), *(*C.swig_type_11)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcUpstreamDelete_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), *(*C.swig_type_11)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -572,7 +580,7 @@ func SvcUpstreamGet(arg1 Struct_SS_svc_engine, arg2 string, arg3 *string) (_swig
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcUpstreamGet_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), *(*C.swig_type_12)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcUpstreamGet_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), *(*C.swig_type_12)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2))))
 
 	if arg3 != nil && *arg3 != "" {
 		c := *arg3
@@ -592,7 +600,7 @@ func SvcTargetAdd(arg1 Struct_SS_svc_engine, arg2 string, arg3 string, arg4 int)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTargetAdd_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), *(*C.swig_type_13)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_14)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTargetAdd_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), *(*C.swig_type_13)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_14)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -607,7 +615,7 @@ func SvcTargetDelete(arg1 Struct_SS_svc_engine, arg2 string, arg3 string) (_swig
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTargetDelete_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), *(*C.swig_type_15)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_16)(unsafe.Pointer(&_swig_i_2)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTargetDelete_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), *(*C.swig_type_15)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_16)(unsafe.Pointer(&_swig_i_2)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -624,7 +632,7 @@ func SvcTargetSetHealth(arg1 Struct_SS_svc_engine, arg2 string, arg3 string, arg
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTargetSetHealth_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), *(*C.swig_type_17)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_18)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_19)(unsafe.Pointer(&_swig_i_3)), C.swig_intgo(_swig_i_4))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTargetSetHealth_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), *(*C.swig_type_17)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_18)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_19)(unsafe.Pointer(&_swig_i_3)), C.swig_intgo(_swig_i_4))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -642,7 +650,7 @@ func SvcUpstreamHealth(arg1 Struct_SS_svc_engine, arg2 string, arg3 *string) (_s
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcUpstreamHealth_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), *(*C.swig_type_20)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcUpstreamHealth_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), *(*C.swig_type_20)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2))))
 
 	if arg3 != nil && *arg3 != "" {
 		c := *arg3
@@ -660,7 +668,7 @@ func SvcCertChainParsePem(arg1 *uintptr, arg2 string) (_swig_ret Struct_SS_svc_e
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcCertChainParsePem_capi_40ec546a08b750b9(C.swig_voidp(_swig_i_0), *(*C.swig_type_21)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcCertChainParsePem_capi_78b89867a33d6ba4(C.swig_voidp(_swig_i_0), *(*C.swig_type_21)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -672,7 +680,7 @@ func SvcPrivateKeyParsePem(arg1 *uintptr, arg2 string, arg3 string) (_swig_ret S
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcPrivateKeyParsePem_capi_40ec546a08b750b9(C.swig_voidp(_swig_i_0), *(*C.swig_type_22)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_23)(unsafe.Pointer(&_swig_i_2)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcPrivateKeyParsePem_capi_78b89867a33d6ba4(C.swig_voidp(_swig_i_0), *(*C.swig_type_22)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_23)(unsafe.Pointer(&_swig_i_2)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -685,7 +693,7 @@ func SvcPrivateKeyParsePem(arg1 *uintptr, arg2 string, arg3 string) (_swig_ret S
 func SvcTrustStoreNew(arg1 *uintptr) (_swig_ret Struct_SS_svc_error) {
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := arg1
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTrustStoreNew_capi_40ec546a08b750b9(C.swig_voidp(_swig_i_0))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTrustStoreNew_capi_78b89867a33d6ba4(C.swig_voidp(_swig_i_0))))
 	return swig_r
 }
 
@@ -693,7 +701,7 @@ func SvcTrustStoreAddPem(arg1 Struct_SS_svc_trust_store, arg2 string) (_swig_ret
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTrustStoreAddPem_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), *(*C.swig_type_24)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTrustStoreAddPem_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), *(*C.swig_type_24)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -704,7 +712,7 @@ func SvcTrustStoreLoadFile(arg1 Struct_SS_svc_trust_store, arg2 string) (_swig_r
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTrustStoreLoadFile_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), *(*C.swig_type_25)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTrustStoreLoadFile_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), *(*C.swig_type_25)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -714,50 +722,50 @@ func SvcTrustStoreLoadFile(arg1 Struct_SS_svc_trust_store, arg2 string) (_swig_r
 func SvcTrustStoreLoadSystem(arg1 Struct_SS_svc_trust_store) (_swig_ret Struct_SS_svc_error) {
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTrustStoreLoadSystem_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcTrustStoreLoadSystem_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0))))
 	return swig_r
 }
 
 func SvcCertChainFree(arg1 Struct_SS_svc_cert_chain) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_SvcCertChainFree_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0))
+	C._wrap_SvcCertChainFree_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0))
 }
 
 func SvcPrivateKeyFree(arg1 Struct_SS_svc_private_key) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_SvcPrivateKeyFree_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0))
+	C._wrap_SvcPrivateKeyFree_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0))
 }
 
 func SvcTrustStoreFree(arg1 Struct_SS_svc_trust_store) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_SvcTrustStoreFree_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0))
+	C._wrap_SvcTrustStoreFree_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0))
 }
 
 func SvcRequestNew(arg1 *uintptr, arg2 Struct_SS_svc_engine) (_swig_ret Struct_SS_svc_error) {
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := arg1
 	_swig_i_1 := getSwigcptr(arg2)
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestNew_capi_40ec546a08b750b9(C.swig_voidp(_swig_i_0), C.uintptr_t(_swig_i_1))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestNew_capi_78b89867a33d6ba4(C.swig_voidp(_swig_i_0), C.uintptr_t(_swig_i_1))))
 	return swig_r
 }
 
 func SvcRequestFree(arg1 Struct_SS_svc_request) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_SvcRequestFree_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0))
+	C._wrap_SvcRequestFree_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0))
 }
 
 func SvcRequestSetPhase(arg1 Struct_SS_svc_request, arg2 Enum_SS_svc_phase) (_swig_ret Struct_SS_svc_error) {
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestSetPhase_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestSetPhase_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
 	return swig_r
 }
 
 func SvcRequestPhase(arg1 Struct_SS_svc_request) (_swig_ret Enum_SS_svc_phase) {
 	var swig_r Enum_SS_svc_phase
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (Enum_SS_svc_phase)(C._wrap_SvcRequestPhase_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0)))
+	swig_r = (Enum_SS_svc_phase)(C._wrap_SvcRequestPhase_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -765,7 +773,7 @@ func SvcSetUpstream(arg1 Struct_SS_svc_request, arg2 string) (_swig_ret Struct_S
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetUpstream_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), *(*C.swig_type_26)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetUpstream_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), *(*C.swig_type_26)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -777,7 +785,7 @@ func SvcSetTarget(arg1 Struct_SS_svc_request, arg2 string, arg3 int) (_swig_ret 
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTarget_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), *(*C.swig_type_27)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTarget_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), *(*C.swig_type_27)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -789,7 +797,7 @@ func SvcSetTlsCertKey(arg1 Struct_SS_svc_request, arg2 Struct_SS_svc_cert_chain,
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := getSwigcptr(arg3)
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTlsCertKey_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.uintptr_t(_swig_i_2))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTlsCertKey_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.uintptr_t(_swig_i_2))))
 	return swig_r
 }
 
@@ -797,7 +805,7 @@ func SvcSetTlsVerify(arg1 Struct_SS_svc_request, arg2 int) (_swig_ret Struct_SS_
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTlsVerify_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTlsVerify_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
 	return swig_r
 }
 
@@ -805,7 +813,7 @@ func SvcSetTlsVerifyDepth(arg1 Struct_SS_svc_request, arg2 int) (_swig_ret Struc
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTlsVerifyDepth_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTlsVerifyDepth_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
 	return swig_r
 }
 
@@ -813,7 +821,7 @@ func SvcSetTlsVerifyStore(arg1 Struct_SS_svc_request, arg2 Struct_SS_svc_trust_s
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTlsVerifyStore_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTlsVerifyStore_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1))))
 	return swig_r
 }
 
@@ -821,7 +829,7 @@ func SvcSetRetries(arg1 Struct_SS_svc_request, arg2 int) (_swig_ret Struct_SS_sv
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetRetries_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetRetries_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
 	return swig_r
 }
 
@@ -831,7 +839,7 @@ func SvcSetTimeouts(arg1 Struct_SS_svc_request, arg2 int, arg3 int, arg4 int) (_
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTimeouts_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2), C.swig_intgo(_swig_i_3))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetTimeouts_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2), C.swig_intgo(_swig_i_3))))
 	return swig_r
 }
 
@@ -839,7 +847,7 @@ func SvcSetHashKey(arg1 Struct_SS_svc_request, arg2 string) (_swig_ret Struct_SS
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetHashKey_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), *(*C.swig_type_28)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcSetHashKey_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), *(*C.swig_type_28)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -850,7 +858,7 @@ func SvcRequestSetScheme(arg1 Struct_SS_svc_request, arg2 string) (_swig_ret Str
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestSetScheme_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), *(*C.swig_type_29)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestSetScheme_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), *(*C.swig_type_29)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -860,7 +868,7 @@ func SvcRequestSetScheme(arg1 Struct_SS_svc_request, arg2 string) (_swig_ret Str
 func SvcRequestScheme(arg1 Struct_SS_svc_request) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_SvcRequestScheme_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_SvcRequestScheme_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
 	swig_r_1 = string(unsafe.Slice(unsafe.StringData(swig_r), len(swig_r)))
@@ -871,7 +879,7 @@ type Enum_SS_svc_hash_on int
 
 func _swig_getSVC_HASH_CONSUMER() (_swig_ret Enum_SS_svc_hash_on) {
 	var swig_r Enum_SS_svc_hash_on
-	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_CONSUMER_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_CONSUMER_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -879,7 +887,7 @@ var SVC_HASH_CONSUMER Enum_SS_svc_hash_on = _swig_getSVC_HASH_CONSUMER()
 
 func _swig_getSVC_HASH_IP() (_swig_ret Enum_SS_svc_hash_on) {
 	var swig_r Enum_SS_svc_hash_on
-	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_IP_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_IP_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -887,7 +895,7 @@ var SVC_HASH_IP Enum_SS_svc_hash_on = _swig_getSVC_HASH_IP()
 
 func _swig_getSVC_HASH_HEADER() (_swig_ret Enum_SS_svc_hash_on) {
 	var swig_r Enum_SS_svc_hash_on
-	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_HEADER_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_HEADER_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -895,7 +903,7 @@ var SVC_HASH_HEADER Enum_SS_svc_hash_on = _swig_getSVC_HASH_HEADER()
 
 func _swig_getSVC_HASH_COOKIE() (_swig_ret Enum_SS_svc_hash_on) {
 	var swig_r Enum_SS_svc_hash_on
-	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_COOKIE_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_COOKIE_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -903,7 +911,7 @@ var SVC_HASH_COOKIE Enum_SS_svc_hash_on = _swig_getSVC_HASH_COOKIE()
 
 func _swig_getSVC_HASH_PATH() (_swig_ret Enum_SS_svc_hash_on) {
 	var swig_r Enum_SS_svc_hash_on
-	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_PATH_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_PATH_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -911,7 +919,7 @@ var SVC_HASH_PATH Enum_SS_svc_hash_on = _swig_getSVC_HASH_PATH()
 
 func _swig_getSVC_HASH_QUERY_ARG() (_swig_ret Enum_SS_svc_hash_on) {
 	var swig_r Enum_SS_svc_hash_on
-	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_QUERY_ARG_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_QUERY_ARG_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -919,7 +927,7 @@ var SVC_HASH_QUERY_ARG Enum_SS_svc_hash_on = _swig_getSVC_HASH_QUERY_ARG()
 
 func _swig_getSVC_HASH_URI_CAPTURE() (_swig_ret Enum_SS_svc_hash_on) {
 	var swig_r Enum_SS_svc_hash_on
-	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_URI_CAPTURE_capi_40ec546a08b750b9())
+	swig_r = (Enum_SS_svc_hash_on)(C._wrap_SVC_HASH_URI_CAPTURE_capi_78b89867a33d6ba4())
 	return swig_r
 }
 
@@ -931,7 +939,7 @@ func SvcRequestSetHashInput(arg1 Struct_SS_svc_request, arg2 Enum_SS_svc_hash_on
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestSetHashInput_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), *(*C.swig_type_31)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_32)(unsafe.Pointer(&_swig_i_3)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestSetHashInput_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), *(*C.swig_type_31)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_32)(unsafe.Pointer(&_swig_i_3)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg3
 	}
@@ -944,14 +952,14 @@ func SvcRequestSetHashInput(arg1 Struct_SS_svc_request, arg2 Enum_SS_svc_hash_on
 func SvcRequestPick(arg1 Struct_SS_svc_request) (_swig_ret Struct_SS_svc_error) {
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestPick_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestPick_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0))))
 	return swig_r
 }
 
 func SvcRequestPeerIp(arg1 Struct_SS_svc_request) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_SvcRequestPeerIp_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_SvcRequestPeerIp_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
 	swig_r_1 = string(unsafe.Slice(unsafe.StringData(swig_r), len(swig_r)))
@@ -961,14 +969,14 @@ func SvcRequestPeerIp(arg1 Struct_SS_svc_request) (_swig_ret string) {
 func SvcRequestPeerPort(arg1 Struct_SS_svc_request) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_SvcRequestPeerPort_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_SvcRequestPeerPort_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func SvcRequestPeerHost(arg1 Struct_SS_svc_request) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_SvcRequestPeerHost_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_SvcRequestPeerHost_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
 	swig_r_1 = string(unsafe.Slice(unsafe.StringData(swig_r), len(swig_r)))
@@ -978,7 +986,7 @@ func SvcRequestPeerHost(arg1 Struct_SS_svc_request) (_swig_ret string) {
 func SvcRequestTries(arg1 Struct_SS_svc_request) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_SvcRequestTries_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_SvcRequestTries_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -988,7 +996,7 @@ func SvcRequestReport(arg1 Struct_SS_svc_request, arg2 Enum_SS_svc_outcome, arg3
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestReport_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2), C.swig_intgo(_swig_i_3))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestReport_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2), C.swig_intgo(_swig_i_3))))
 	return swig_r
 }
 
@@ -996,20 +1004,20 @@ func SvcRequestConnect(arg1 Struct_SS_svc_request, arg2 *uintptr) (_swig_ret Str
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestConnect_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), C.swig_voidp(_swig_i_1))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestConnect_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), C.swig_voidp(_swig_i_1))))
 	return swig_r
 }
 
 func SvcRequestCancel(arg1 Struct_SS_svc_request) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_SvcRequestCancel_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0))
+	C._wrap_SvcRequestCancel_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0))
 }
 
 func SvcConnWrite(arg1 Struct_SS_svc_conn, arg2 []byte) (_swig_ret Struct_SS_svc_error) {
 	var swig_r Struct_SS_svc_error
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcConnWrite_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), *(*C.swig_type_35)(unsafe.Pointer(&_swig_i_1)))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcConnWrite_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), *(*C.swig_type_35)(unsafe.Pointer(&_swig_i_1)))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1021,7 +1029,7 @@ func SvcConnRead(arg1 Struct_SS_svc_conn, arg2 []byte, arg3 *int64) (_swig_ret S
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcConnRead_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), *(*C.swig_type_36)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcConnRead_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), *(*C.swig_type_36)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1033,7 +1041,7 @@ func SvcConnWaitReadable(arg1 Struct_SS_svc_conn, arg2 int, arg3 *int) (_swig_re
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcConnWaitReadable_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_voidp(_swig_i_2))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcConnWaitReadable_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_voidp(_swig_i_2))))
 	return swig_r
 }
 
@@ -1042,19 +1050,19 @@ func SvcConnSetTimeouts(arg1 Struct_SS_svc_conn, arg2 int, arg3 int) (_swig_ret 
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcConnSetTimeouts_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcConnSetTimeouts_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2))))
 	return swig_r
 }
 
 func SvcConnCancel(arg1 Struct_SS_svc_conn) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_SvcConnCancel_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0))
+	C._wrap_SvcConnCancel_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0))
 }
 
 func SvcConnPeerIp(arg1 Struct_SS_svc_conn) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_SvcConnPeerIp_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_SvcConnPeerIp_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
 	swig_r_1 = string(unsafe.Slice(unsafe.StringData(swig_r), len(swig_r)))
@@ -1064,14 +1072,14 @@ func SvcConnPeerIp(arg1 Struct_SS_svc_conn) (_swig_ret string) {
 func SvcConnPeerPort(arg1 Struct_SS_svc_conn) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_SvcConnPeerPort_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_SvcConnPeerPort_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func SvcConnPeerHost(arg1 Struct_SS_svc_conn) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_SvcConnPeerHost_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_SvcConnPeerHost_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
 	swig_r_1 = string(unsafe.Slice(unsafe.StringData(swig_r), len(swig_r)))
@@ -1081,21 +1089,21 @@ func SvcConnPeerHost(arg1 Struct_SS_svc_conn) (_swig_ret string) {
 func SvcConnReused(arg1 Struct_SS_svc_conn) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_SvcConnReused_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_SvcConnReused_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func SvcConnTlsResumed(arg1 Struct_SS_svc_conn) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_SvcConnTlsResumed_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_SvcConnTlsResumed_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func SvcConnTlsVersion(arg1 Struct_SS_svc_conn) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_SvcConnTlsVersion_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_SvcConnTlsVersion_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
 	swig_r_1 = string(unsafe.Slice(unsafe.StringData(swig_r), len(swig_r)))
@@ -1105,7 +1113,7 @@ func SvcConnTlsVersion(arg1 Struct_SS_svc_conn) (_swig_ret string) {
 func SvcConnRelease(arg1 Struct_SS_svc_conn, arg2 int) {
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	C._wrap_SvcConnRelease_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))
+	C._wrap_SvcConnRelease_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))
 }
 
 func SvcRequestSend(arg1 Struct_SS_svc_request, arg2 string, arg3 string, arg4 string, arg5 []byte, arg6 *uintptr) (_swig_ret Struct_SS_svc_error) {
@@ -1116,7 +1124,7 @@ func SvcRequestSend(arg1 Struct_SS_svc_request, arg2 string, arg3 string, arg4 s
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
 	_swig_i_5 := arg6
-	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestSend_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), *(*C.swig_type_40)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_41)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_42)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_43)(unsafe.Pointer(&_swig_i_4)), C.swig_voidp(_swig_i_5))))
+	swig_r = (Struct_SS_svc_error)(SwigcptrStruct_SS_svc_error(C._wrap_SvcRequestSend_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), *(*C.swig_type_40)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_41)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_42)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_43)(unsafe.Pointer(&_swig_i_4)), C.swig_voidp(_swig_i_5))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1135,7 +1143,7 @@ func SvcRequestSend(arg1 Struct_SS_svc_request, arg2 string, arg3 string, arg4 s
 func SvcResponseStatus(arg1 Struct_SS_svc_response) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_SvcResponseStatus_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_SvcResponseStatus_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -1143,7 +1151,7 @@ func SvcResponseHeader(arg1 Struct_SS_svc_response, arg2 string) (_swig_ret stri
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_SvcResponseHeader_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), *(*C.swig_type_45)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_SvcResponseHeader_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), *(*C.swig_type_45)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
@@ -1156,7 +1164,7 @@ func SvcResponseHeader(arg1 Struct_SS_svc_response, arg2 string) (_swig_ret stri
 func SvcResponseHeaderCount(arg1 Struct_SS_svc_response) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_SvcResponseHeaderCount_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_SvcResponseHeaderCount_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -1166,7 +1174,7 @@ func SvcResponseHeaderAt(arg1 Struct_SS_svc_response, arg2 int64, arg3 *string, 
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_SvcResponseHeaderAt_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), C.swig_type_47(_swig_i_1), C.swig_voidp(_swig_i_2), C.swig_voidp(_swig_i_3)))
+	swig_r = (int)(C._wrap_SvcResponseHeaderAt_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), C.swig_type_47(_swig_i_1), C.swig_voidp(_swig_i_2), C.swig_voidp(_swig_i_3)))
 
 	if arg3 != nil && *arg3 != "" {
 		c := *arg3
@@ -1185,14 +1193,14 @@ func SvcResponseBody(arg1 Struct_SS_svc_response, arg2 *int64) (_swig_ret uintpt
 	var swig_r uintptr
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (uintptr)(C._wrap_SvcResponseBody_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0), C.swig_voidp(_swig_i_1)))
+	swig_r = (uintptr)(C._wrap_SvcResponseBody_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0), C.swig_voidp(_swig_i_1)))
 	return swig_r
 }
 
 func SvcResponsePeerIp(arg1 Struct_SS_svc_response) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_SvcResponsePeerIp_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_SvcResponsePeerIp_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
 	swig_r_1 = string(unsafe.Slice(unsafe.StringData(swig_r), len(swig_r)))
@@ -1202,13 +1210,22 @@ func SvcResponsePeerIp(arg1 Struct_SS_svc_response) (_swig_ret string) {
 func SvcResponsePeerPort(arg1 Struct_SS_svc_response) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_SvcResponsePeerPort_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_SvcResponsePeerPort_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func SvcResponseFree(arg1 Struct_SS_svc_response) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_SvcResponseFree_capi_40ec546a08b750b9(C.uintptr_t(_swig_i_0))
+	C._wrap_SvcResponseFree_capi_78b89867a33d6ba4(C.uintptr_t(_swig_i_0))
+}
+
+type SwigcptrStruct_SS_svc_conn uintptr
+type Struct_SS_svc_conn interface {
+	Swigcptr() uintptr
+}
+
+func (p SwigcptrStruct_SS_svc_conn) Swigcptr() uintptr {
+	return uintptr(p)
 }
 
 type SwigcptrStruct_SS_svc_request uintptr
@@ -1226,15 +1243,6 @@ type Struct_SS_svc_private_key interface {
 }
 
 func (p SwigcptrStruct_SS_svc_private_key) Swigcptr() uintptr {
-	return uintptr(p)
-}
-
-type SwigcptrStruct_SS_svc_conn uintptr
-type Struct_SS_svc_conn interface {
-	Swigcptr() uintptr
-}
-
-func (p SwigcptrStruct_SS_svc_conn) Swigcptr() uintptr {
 	return uintptr(p)
 }
 

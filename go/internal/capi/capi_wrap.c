@@ -235,6 +235,20 @@ static size_t svc_go_response_copy(const svc_response *res, void *buf, size_t ca
   return size;
 }
 
+/* svc_conn_wait_readable(c, 0, &ready) for the duplex Read's spin, which
+ * polls it many times a reply: 1 ready, 0 not yet, -1 an error (the caller
+ * asks svc_conn_wait_readable again for it). No error object and no
+ * out-parameter cross into Go, so a poll allocates nothing there. */
+static int svc_go_conn_readable_now(svc_conn *c) {
+  int ready = 0;
+  svc_error *e = svc_conn_wait_readable(c, 0, &ready);
+  if (e) {
+    svc_error_free(e);
+    return -1;
+  }
+  return ready;
+}
+
 
 /* Implemented in Go: go/internal/capi/callbacks.go (//export). */
 extern void svcGoHealth(uintptr_t handle, char *upstream, char *target, char *address, int healthy);
@@ -277,7 +291,7 @@ static svc_error *svc_go_request_on_balancer(svc_request *r, uintptr_t handle) {
 extern "C" {
 #endif
 
-void _wrap_Swig_free_capi_40ec546a08b750b9(void *_swig_go_0) {
+void _wrap_Swig_free_capi_78b89867a33d6ba4(void *_swig_go_0) {
   void *arg1 = (void *) 0 ;
   
   arg1 = *(void **)&_swig_go_0; 
@@ -287,7 +301,7 @@ void _wrap_Swig_free_capi_40ec546a08b750b9(void *_swig_go_0) {
 }
 
 
-void *_wrap_Swig_malloc_capi_40ec546a08b750b9(intgo _swig_go_0) {
+void *_wrap_Swig_malloc_capi_78b89867a33d6ba4(intgo _swig_go_0) {
   int arg1 ;
   void *result = 0 ;
   void *_swig_go_result;
@@ -300,7 +314,7 @@ void *_wrap_Swig_malloc_capi_40ec546a08b750b9(intgo _swig_go_0) {
 }
 
 
-long long _wrap_SvcGoResponseSize_capi_40ec546a08b750b9(struct svc_response *_swig_go_0) {
+long long _wrap_SvcGoResponseSize_capi_78b89867a33d6ba4(struct svc_response *_swig_go_0) {
   svc_response *arg1 = (svc_response *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -313,7 +327,7 @@ long long _wrap_SvcGoResponseSize_capi_40ec546a08b750b9(struct svc_response *_sw
 }
 
 
-long long _wrap_SvcGoResponseCopy_capi_40ec546a08b750b9(struct svc_response *_swig_go_0, _goslice_ _swig_go_1) {
+long long _wrap_SvcGoResponseCopy_capi_78b89867a33d6ba4(struct svc_response *_swig_go_0, _goslice_ _swig_go_1) {
   svc_response *arg1 = (svc_response *) 0 ;
   void *arg2 = (void *) 0 ;
   size_t arg3 ;
@@ -332,7 +346,20 @@ long long _wrap_SvcGoResponseCopy_capi_40ec546a08b750b9(struct svc_response *_sw
 }
 
 
-struct svc_error *_wrap_SvcGoEngineOnHealth_capi_40ec546a08b750b9(struct svc_engine *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_SvcGoConnReadableNow_capi_78b89867a33d6ba4(struct svc_conn *_swig_go_0) {
+  svc_conn *arg1 = (svc_conn *) 0 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(svc_conn **)&_swig_go_0; 
+  
+  result = (int)svc_go_conn_readable_now(arg1);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+struct svc_error *_wrap_SvcGoEngineOnHealth_capi_78b89867a33d6ba4(struct svc_engine *_swig_go_0, intgo _swig_go_1) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   uintptr_t arg2 ;
   svc_error *result = 0 ;
@@ -347,7 +374,7 @@ struct svc_error *_wrap_SvcGoEngineOnHealth_capi_40ec546a08b750b9(struct svc_eng
 }
 
 
-struct svc_error *_wrap_SvcGoEngineOnLog_capi_40ec546a08b750b9(struct svc_engine *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcGoEngineOnLog_capi_78b89867a33d6ba4(struct svc_engine *_swig_go_0, intgo _swig_go_1) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   uintptr_t arg2 ;
   svc_error *result = 0 ;
@@ -362,7 +389,7 @@ struct svc_error *_wrap_SvcGoEngineOnLog_capi_40ec546a08b750b9(struct svc_engine
 }
 
 
-struct svc_error *_wrap_SvcGoRequestOnBalancer_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcGoRequestOnBalancer_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0, intgo _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   uintptr_t arg2 ;
   svc_error *result = 0 ;
@@ -377,7 +404,7 @@ struct svc_error *_wrap_SvcGoRequestOnBalancer_capi_40ec546a08b750b9(struct svc_
 }
 
 
-_gostring_ _wrap_SvcVersion_capi_40ec546a08b750b9() {
+_gostring_ _wrap_SvcVersion_capi_78b89867a33d6ba4() {
   char *result = 0 ;
   _gostring_ _swig_go_result;
   
@@ -388,7 +415,7 @@ _gostring_ _wrap_SvcVersion_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_OK_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_OK_capi_78b89867a33d6ba4() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -400,7 +427,7 @@ intgo _wrap_SVC_OK_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_EINVAL_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_EINVAL_capi_78b89867a33d6ba4() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -412,7 +439,7 @@ intgo _wrap_SVC_EINVAL_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_EPHASE_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_EPHASE_capi_78b89867a33d6ba4() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -424,7 +451,7 @@ intgo _wrap_SVC_EPHASE_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_ENOTFOUND_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_ENOTFOUND_capi_78b89867a33d6ba4() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -436,7 +463,7 @@ intgo _wrap_SVC_ENOTFOUND_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_EEXIST_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_EEXIST_capi_78b89867a33d6ba4() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -448,7 +475,7 @@ intgo _wrap_SVC_EEXIST_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_ECONFIG_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_ECONFIG_capi_78b89867a33d6ba4() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -460,7 +487,7 @@ intgo _wrap_SVC_ECONFIG_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_ENOPEER_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_ENOPEER_capi_78b89867a33d6ba4() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -472,7 +499,7 @@ intgo _wrap_SVC_ENOPEER_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_EDNS_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_EDNS_capi_78b89867a33d6ba4() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -484,7 +511,7 @@ intgo _wrap_SVC_EDNS_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_ECONNECT_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_ECONNECT_capi_78b89867a33d6ba4() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -496,7 +523,7 @@ intgo _wrap_SVC_ECONNECT_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_ETIMEOUT_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_ETIMEOUT_capi_78b89867a33d6ba4() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -508,7 +535,7 @@ intgo _wrap_SVC_ETIMEOUT_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_ETLS_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_ETLS_capi_78b89867a33d6ba4() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -520,7 +547,7 @@ intgo _wrap_SVC_ETLS_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_EPROTO_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_EPROTO_capi_78b89867a33d6ba4() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -532,7 +559,7 @@ intgo _wrap_SVC_EPROTO_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_ECLOSED_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_ECLOSED_capi_78b89867a33d6ba4() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -544,7 +571,7 @@ intgo _wrap_SVC_ECLOSED_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_ENOMEM_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_ENOMEM_capi_78b89867a33d6ba4() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -556,7 +583,7 @@ intgo _wrap_SVC_ENOMEM_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_EINTERNAL_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_EINTERNAL_capi_78b89867a33d6ba4() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -568,7 +595,7 @@ intgo _wrap_SVC_EINTERNAL_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_ECANCELED_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_ECANCELED_capi_78b89867a33d6ba4() {
   enum svc_code result;
   intgo _swig_go_result;
   
@@ -580,7 +607,7 @@ intgo _wrap_SVC_ECANCELED_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SvcErrorCode_capi_40ec546a08b750b9(struct svc_error *_swig_go_0) {
+intgo _wrap_SvcErrorCode_capi_78b89867a33d6ba4(struct svc_error *_swig_go_0) {
   svc_error *arg1 = (svc_error *) 0 ;
   svc_code result;
   intgo _swig_go_result;
@@ -593,7 +620,7 @@ intgo _wrap_SvcErrorCode_capi_40ec546a08b750b9(struct svc_error *_swig_go_0) {
 }
 
 
-_gostring_ _wrap_SvcErrorMessage_capi_40ec546a08b750b9(struct svc_error *_swig_go_0) {
+_gostring_ _wrap_SvcErrorMessage_capi_78b89867a33d6ba4(struct svc_error *_swig_go_0) {
   svc_error *arg1 = (svc_error *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -606,7 +633,7 @@ _gostring_ _wrap_SvcErrorMessage_capi_40ec546a08b750b9(struct svc_error *_swig_g
 }
 
 
-struct svc_error *_wrap_SvcErrorNew_capi_40ec546a08b750b9(intgo _swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcErrorNew_capi_78b89867a33d6ba4(intgo _swig_go_0, _gostring_ _swig_go_1) {
   svc_code arg1 ;
   char *arg2 = (char *) 0 ;
   svc_error *result = 0 ;
@@ -626,7 +653,7 @@ struct svc_error *_wrap_SvcErrorNew_capi_40ec546a08b750b9(intgo _swig_go_0, _gos
 }
 
 
-void _wrap_SvcErrorFree_capi_40ec546a08b750b9(struct svc_error *_swig_go_0) {
+void _wrap_SvcErrorFree_capi_78b89867a33d6ba4(struct svc_error *_swig_go_0) {
   svc_error *arg1 = (svc_error *) 0 ;
   
   arg1 = *(svc_error **)&_swig_go_0; 
@@ -636,7 +663,7 @@ void _wrap_SvcErrorFree_capi_40ec546a08b750b9(struct svc_error *_swig_go_0) {
 }
 
 
-_gostring_ _wrap_SvcCodeName_capi_40ec546a08b750b9(intgo _swig_go_0) {
+_gostring_ _wrap_SvcCodeName_capi_78b89867a33d6ba4(intgo _swig_go_0) {
   svc_code arg1 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -649,7 +676,7 @@ _gostring_ _wrap_SvcCodeName_capi_40ec546a08b750b9(intgo _swig_go_0) {
 }
 
 
-void _wrap_SvcFree_capi_40ec546a08b750b9(void *_swig_go_0) {
+void _wrap_SvcFree_capi_78b89867a33d6ba4(void *_swig_go_0) {
   void *arg1 = (void *) 0 ;
   
   arg1 = *(void **)&_swig_go_0; 
@@ -659,7 +686,7 @@ void _wrap_SvcFree_capi_40ec546a08b750b9(void *_swig_go_0) {
 }
 
 
-intgo _wrap_SVC_PHASE_REWRITE_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_PHASE_REWRITE_capi_78b89867a33d6ba4() {
   enum svc_phase result;
   intgo _swig_go_result;
   
@@ -671,7 +698,7 @@ intgo _wrap_SVC_PHASE_REWRITE_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_PHASE_ACCESS_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_PHASE_ACCESS_capi_78b89867a33d6ba4() {
   enum svc_phase result;
   intgo _swig_go_result;
   
@@ -683,7 +710,7 @@ intgo _wrap_SVC_PHASE_ACCESS_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_PHASE_BALANCER_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_PHASE_BALANCER_capi_78b89867a33d6ba4() {
   enum svc_phase result;
   intgo _swig_go_result;
   
@@ -695,7 +722,7 @@ intgo _wrap_SVC_PHASE_BALANCER_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_PHASE_LOG_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_PHASE_LOG_capi_78b89867a33d6ba4() {
   enum svc_phase result;
   intgo _swig_go_result;
   
@@ -707,7 +734,7 @@ intgo _wrap_SVC_PHASE_LOG_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_OUTCOME_OK_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_OUTCOME_OK_capi_78b89867a33d6ba4() {
   enum svc_outcome result;
   intgo _swig_go_result;
   
@@ -719,7 +746,7 @@ intgo _wrap_SVC_OUTCOME_OK_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_OUTCOME_HTTP_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_OUTCOME_HTTP_capi_78b89867a33d6ba4() {
   enum svc_outcome result;
   intgo _swig_go_result;
   
@@ -731,7 +758,7 @@ intgo _wrap_SVC_OUTCOME_HTTP_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_OUTCOME_TCP_FAILURE_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_OUTCOME_TCP_FAILURE_capi_78b89867a33d6ba4() {
   enum svc_outcome result;
   intgo _swig_go_result;
   
@@ -743,7 +770,7 @@ intgo _wrap_SVC_OUTCOME_TCP_FAILURE_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_OUTCOME_TIMEOUT_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_OUTCOME_TIMEOUT_capi_78b89867a33d6ba4() {
   enum svc_outcome result;
   intgo _swig_go_result;
   
@@ -755,7 +782,7 @@ intgo _wrap_SVC_OUTCOME_TIMEOUT_capi_40ec546a08b750b9() {
 }
 
 
-struct svc_error *_wrap_SvcEngineNew_capi_40ec546a08b750b9(svc_engine **_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcEngineNew_capi_78b89867a33d6ba4(svc_engine **_swig_go_0, _gostring_ _swig_go_1) {
   svc_engine **arg1 = (svc_engine **) 0 ;
   char *arg2 = (char *) 0 ;
   svc_engine *temp1 = NULL ;
@@ -782,7 +809,7 @@ struct svc_error *_wrap_SvcEngineNew_capi_40ec546a08b750b9(svc_engine **_swig_go
 }
 
 
-void _wrap_SvcEngineFree_capi_40ec546a08b750b9(struct svc_engine *_swig_go_0) {
+void _wrap_SvcEngineFree_capi_78b89867a33d6ba4(struct svc_engine *_swig_go_0) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   
   arg1 = *(svc_engine **)&_swig_go_0; 
@@ -792,7 +819,7 @@ void _wrap_SvcEngineFree_capi_40ec546a08b750b9(struct svc_engine *_swig_go_0) {
 }
 
 
-struct svc_error *_wrap_SvcEngineLoadConfig_capi_40ec546a08b750b9(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcEngineLoadConfig_capi_78b89867a33d6ba4(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   size_t arg3 ;
@@ -811,7 +838,7 @@ struct svc_error *_wrap_SvcEngineLoadConfig_capi_40ec546a08b750b9(struct svc_eng
 }
 
 
-struct svc_error *_wrap_SvcUpstreamUpsert_capi_40ec546a08b750b9(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcUpstreamUpsert_capi_78b89867a33d6ba4(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   svc_error *result = 0 ;
@@ -831,7 +858,7 @@ struct svc_error *_wrap_SvcUpstreamUpsert_capi_40ec546a08b750b9(struct svc_engin
 }
 
 
-struct svc_error *_wrap_SvcUpstreamDelete_capi_40ec546a08b750b9(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcUpstreamDelete_capi_78b89867a33d6ba4(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   svc_error *result = 0 ;
@@ -856,7 +883,7 @@ struct svc_error *_wrap_SvcUpstreamDelete_capi_40ec546a08b750b9(struct svc_engin
 }
 
 
-struct svc_error *_wrap_SvcUpstreamGet_capi_40ec546a08b750b9(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_* _swig_go_2) {
+struct svc_error *_wrap_SvcUpstreamGet_capi_78b89867a33d6ba4(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_* _swig_go_2) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   char **arg3 = (char **) 0 ;
@@ -890,7 +917,7 @@ struct svc_error *_wrap_SvcUpstreamGet_capi_40ec546a08b750b9(struct svc_engine *
 }
 
 
-struct svc_error *_wrap_SvcTargetAdd_capi_40ec546a08b750b9(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3) {
+struct svc_error *_wrap_SvcTargetAdd_capi_78b89867a33d6ba4(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, intgo _swig_go_3) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -919,7 +946,7 @@ struct svc_error *_wrap_SvcTargetAdd_capi_40ec546a08b750b9(struct svc_engine *_s
 }
 
 
-struct svc_error *_wrap_SvcTargetDelete_capi_40ec546a08b750b9(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
+struct svc_error *_wrap_SvcTargetDelete_capi_78b89867a33d6ba4(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -946,7 +973,7 @@ struct svc_error *_wrap_SvcTargetDelete_capi_40ec546a08b750b9(struct svc_engine 
 }
 
 
-struct svc_error *_wrap_SvcTargetSetHealth_capi_40ec546a08b750b9(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, intgo _swig_go_4) {
+struct svc_error *_wrap_SvcTargetSetHealth_capi_78b89867a33d6ba4(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, intgo _swig_go_4) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -987,7 +1014,7 @@ struct svc_error *_wrap_SvcTargetSetHealth_capi_40ec546a08b750b9(struct svc_engi
 }
 
 
-struct svc_error *_wrap_SvcUpstreamHealth_capi_40ec546a08b750b9(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_* _swig_go_2) {
+struct svc_error *_wrap_SvcUpstreamHealth_capi_78b89867a33d6ba4(struct svc_engine *_swig_go_0, _gostring_ _swig_go_1, _gostring_* _swig_go_2) {
   svc_engine *arg1 = (svc_engine *) 0 ;
   char *arg2 = (char *) 0 ;
   char **arg3 = (char **) 0 ;
@@ -1016,7 +1043,7 @@ struct svc_error *_wrap_SvcUpstreamHealth_capi_40ec546a08b750b9(struct svc_engin
 }
 
 
-struct svc_error *_wrap_SvcCertChainParsePem_capi_40ec546a08b750b9(svc_cert_chain **_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcCertChainParsePem_capi_78b89867a33d6ba4(svc_cert_chain **_swig_go_0, _gostring_ _swig_go_1) {
   svc_cert_chain **arg1 = (svc_cert_chain **) 0 ;
   char *arg2 = (char *) 0 ;
   size_t arg3 ;
@@ -1037,7 +1064,7 @@ struct svc_error *_wrap_SvcCertChainParsePem_capi_40ec546a08b750b9(svc_cert_chai
 }
 
 
-struct svc_error *_wrap_SvcPrivateKeyParsePem_capi_40ec546a08b750b9(svc_private_key **_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
+struct svc_error *_wrap_SvcPrivateKeyParsePem_capi_78b89867a33d6ba4(svc_private_key **_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
   svc_private_key **arg1 = (svc_private_key **) 0 ;
   char *arg2 = (char *) 0 ;
   size_t arg3 ;
@@ -1070,7 +1097,7 @@ struct svc_error *_wrap_SvcPrivateKeyParsePem_capi_40ec546a08b750b9(svc_private_
 }
 
 
-struct svc_error *_wrap_SvcTrustStoreNew_capi_40ec546a08b750b9(svc_trust_store **_swig_go_0) {
+struct svc_error *_wrap_SvcTrustStoreNew_capi_78b89867a33d6ba4(svc_trust_store **_swig_go_0) {
   svc_trust_store **arg1 = (svc_trust_store **) 0 ;
   svc_trust_store *temp1 = NULL ;
   svc_error *result = 0 ;
@@ -1085,7 +1112,7 @@ struct svc_error *_wrap_SvcTrustStoreNew_capi_40ec546a08b750b9(svc_trust_store *
 }
 
 
-struct svc_error *_wrap_SvcTrustStoreAddPem_capi_40ec546a08b750b9(struct svc_trust_store *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcTrustStoreAddPem_capi_78b89867a33d6ba4(struct svc_trust_store *_swig_go_0, _gostring_ _swig_go_1) {
   svc_trust_store *arg1 = (svc_trust_store *) 0 ;
   char *arg2 = (char *) 0 ;
   size_t arg3 ;
@@ -1104,7 +1131,7 @@ struct svc_error *_wrap_SvcTrustStoreAddPem_capi_40ec546a08b750b9(struct svc_tru
 }
 
 
-struct svc_error *_wrap_SvcTrustStoreLoadFile_capi_40ec546a08b750b9(struct svc_trust_store *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcTrustStoreLoadFile_capi_78b89867a33d6ba4(struct svc_trust_store *_swig_go_0, _gostring_ _swig_go_1) {
   svc_trust_store *arg1 = (svc_trust_store *) 0 ;
   char *arg2 = (char *) 0 ;
   svc_error *result = 0 ;
@@ -1124,7 +1151,7 @@ struct svc_error *_wrap_SvcTrustStoreLoadFile_capi_40ec546a08b750b9(struct svc_t
 }
 
 
-struct svc_error *_wrap_SvcTrustStoreLoadSystem_capi_40ec546a08b750b9(struct svc_trust_store *_swig_go_0) {
+struct svc_error *_wrap_SvcTrustStoreLoadSystem_capi_78b89867a33d6ba4(struct svc_trust_store *_swig_go_0) {
   svc_trust_store *arg1 = (svc_trust_store *) 0 ;
   svc_error *result = 0 ;
   struct svc_error *_swig_go_result;
@@ -1137,7 +1164,7 @@ struct svc_error *_wrap_SvcTrustStoreLoadSystem_capi_40ec546a08b750b9(struct svc
 }
 
 
-void _wrap_SvcCertChainFree_capi_40ec546a08b750b9(struct svc_cert_chain *_swig_go_0) {
+void _wrap_SvcCertChainFree_capi_78b89867a33d6ba4(struct svc_cert_chain *_swig_go_0) {
   svc_cert_chain *arg1 = (svc_cert_chain *) 0 ;
   
   arg1 = *(svc_cert_chain **)&_swig_go_0; 
@@ -1147,7 +1174,7 @@ void _wrap_SvcCertChainFree_capi_40ec546a08b750b9(struct svc_cert_chain *_swig_g
 }
 
 
-void _wrap_SvcPrivateKeyFree_capi_40ec546a08b750b9(struct svc_private_key *_swig_go_0) {
+void _wrap_SvcPrivateKeyFree_capi_78b89867a33d6ba4(struct svc_private_key *_swig_go_0) {
   svc_private_key *arg1 = (svc_private_key *) 0 ;
   
   arg1 = *(svc_private_key **)&_swig_go_0; 
@@ -1157,7 +1184,7 @@ void _wrap_SvcPrivateKeyFree_capi_40ec546a08b750b9(struct svc_private_key *_swig
 }
 
 
-void _wrap_SvcTrustStoreFree_capi_40ec546a08b750b9(struct svc_trust_store *_swig_go_0) {
+void _wrap_SvcTrustStoreFree_capi_78b89867a33d6ba4(struct svc_trust_store *_swig_go_0) {
   svc_trust_store *arg1 = (svc_trust_store *) 0 ;
   
   arg1 = *(svc_trust_store **)&_swig_go_0; 
@@ -1167,7 +1194,7 @@ void _wrap_SvcTrustStoreFree_capi_40ec546a08b750b9(struct svc_trust_store *_swig
 }
 
 
-struct svc_error *_wrap_SvcRequestNew_capi_40ec546a08b750b9(svc_request **_swig_go_0, struct svc_engine *_swig_go_1) {
+struct svc_error *_wrap_SvcRequestNew_capi_78b89867a33d6ba4(svc_request **_swig_go_0, struct svc_engine *_swig_go_1) {
   svc_request **arg1 = (svc_request **) 0 ;
   svc_engine *arg2 = (svc_engine *) 0 ;
   svc_request *temp1 = NULL ;
@@ -1184,7 +1211,7 @@ struct svc_error *_wrap_SvcRequestNew_capi_40ec546a08b750b9(svc_request **_swig_
 }
 
 
-void _wrap_SvcRequestFree_capi_40ec546a08b750b9(struct svc_request *_swig_go_0) {
+void _wrap_SvcRequestFree_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   
   arg1 = *(svc_request **)&_swig_go_0; 
@@ -1194,7 +1221,7 @@ void _wrap_SvcRequestFree_capi_40ec546a08b750b9(struct svc_request *_swig_go_0) 
 }
 
 
-struct svc_error *_wrap_SvcRequestSetPhase_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcRequestSetPhase_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0, intgo _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_phase arg2 ;
   svc_error *result = 0 ;
@@ -1209,7 +1236,7 @@ struct svc_error *_wrap_SvcRequestSetPhase_capi_40ec546a08b750b9(struct svc_requ
 }
 
 
-intgo _wrap_SvcRequestPhase_capi_40ec546a08b750b9(struct svc_request *_swig_go_0) {
+intgo _wrap_SvcRequestPhase_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_phase result;
   intgo _swig_go_result;
@@ -1222,7 +1249,7 @@ intgo _wrap_SvcRequestPhase_capi_40ec546a08b750b9(struct svc_request *_swig_go_0
 }
 
 
-struct svc_error *_wrap_SvcSetUpstream_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcSetUpstream_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0, _gostring_ _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *arg2 = (char *) 0 ;
   svc_error *result = 0 ;
@@ -1242,7 +1269,7 @@ struct svc_error *_wrap_SvcSetUpstream_capi_40ec546a08b750b9(struct svc_request 
 }
 
 
-struct svc_error *_wrap_SvcSetTarget_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
+struct svc_error *_wrap_SvcSetTarget_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *arg2 = (char *) 0 ;
   int arg3 ;
@@ -1264,7 +1291,7 @@ struct svc_error *_wrap_SvcSetTarget_capi_40ec546a08b750b9(struct svc_request *_
 }
 
 
-struct svc_error *_wrap_SvcSetTlsCertKey_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, struct svc_cert_chain *_swig_go_1, struct svc_private_key *_swig_go_2) {
+struct svc_error *_wrap_SvcSetTlsCertKey_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0, struct svc_cert_chain *_swig_go_1, struct svc_private_key *_swig_go_2) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_cert_chain *arg2 = (svc_cert_chain *) 0 ;
   svc_private_key *arg3 = (svc_private_key *) 0 ;
@@ -1281,7 +1308,7 @@ struct svc_error *_wrap_SvcSetTlsCertKey_capi_40ec546a08b750b9(struct svc_reques
 }
 
 
-struct svc_error *_wrap_SvcSetTlsVerify_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcSetTlsVerify_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0, intgo _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   int arg2 ;
   svc_error *result = 0 ;
@@ -1296,7 +1323,7 @@ struct svc_error *_wrap_SvcSetTlsVerify_capi_40ec546a08b750b9(struct svc_request
 }
 
 
-struct svc_error *_wrap_SvcSetTlsVerifyDepth_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcSetTlsVerifyDepth_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0, intgo _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   int arg2 ;
   svc_error *result = 0 ;
@@ -1311,7 +1338,7 @@ struct svc_error *_wrap_SvcSetTlsVerifyDepth_capi_40ec546a08b750b9(struct svc_re
 }
 
 
-struct svc_error *_wrap_SvcSetTlsVerifyStore_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, struct svc_trust_store *_swig_go_1) {
+struct svc_error *_wrap_SvcSetTlsVerifyStore_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0, struct svc_trust_store *_swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_trust_store *arg2 = (svc_trust_store *) 0 ;
   svc_error *result = 0 ;
@@ -1326,7 +1353,7 @@ struct svc_error *_wrap_SvcSetTlsVerifyStore_capi_40ec546a08b750b9(struct svc_re
 }
 
 
-struct svc_error *_wrap_SvcSetRetries_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, intgo _swig_go_1) {
+struct svc_error *_wrap_SvcSetRetries_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0, intgo _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   int arg2 ;
   svc_error *result = 0 ;
@@ -1341,7 +1368,7 @@ struct svc_error *_wrap_SvcSetRetries_capi_40ec546a08b750b9(struct svc_request *
 }
 
 
-struct svc_error *_wrap_SvcSetTimeouts_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2, intgo _swig_go_3) {
+struct svc_error *_wrap_SvcSetTimeouts_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2, intgo _swig_go_3) {
   svc_request *arg1 = (svc_request *) 0 ;
   int arg2 ;
   int arg3 ;
@@ -1360,7 +1387,7 @@ struct svc_error *_wrap_SvcSetTimeouts_capi_40ec546a08b750b9(struct svc_request 
 }
 
 
-struct svc_error *_wrap_SvcSetHashKey_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcSetHashKey_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0, _gostring_ _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *arg2 = (char *) 0 ;
   size_t arg3 ;
@@ -1379,7 +1406,7 @@ struct svc_error *_wrap_SvcSetHashKey_capi_40ec546a08b750b9(struct svc_request *
 }
 
 
-struct svc_error *_wrap_SvcRequestSetScheme_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, _gostring_ _swig_go_1) {
+struct svc_error *_wrap_SvcRequestSetScheme_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0, _gostring_ _swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *arg2 = (char *) 0 ;
   svc_error *result = 0 ;
@@ -1399,7 +1426,7 @@ struct svc_error *_wrap_SvcRequestSetScheme_capi_40ec546a08b750b9(struct svc_req
 }
 
 
-_gostring_ _wrap_SvcRequestScheme_capi_40ec546a08b750b9(struct svc_request *_swig_go_0) {
+_gostring_ _wrap_SvcRequestScheme_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1412,7 +1439,7 @@ _gostring_ _wrap_SvcRequestScheme_capi_40ec546a08b750b9(struct svc_request *_swi
 }
 
 
-intgo _wrap_SVC_HASH_CONSUMER_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_HASH_CONSUMER_capi_78b89867a33d6ba4() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1424,7 +1451,7 @@ intgo _wrap_SVC_HASH_CONSUMER_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_HASH_IP_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_HASH_IP_capi_78b89867a33d6ba4() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1436,7 +1463,7 @@ intgo _wrap_SVC_HASH_IP_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_HASH_HEADER_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_HASH_HEADER_capi_78b89867a33d6ba4() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1448,7 +1475,7 @@ intgo _wrap_SVC_HASH_HEADER_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_HASH_COOKIE_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_HASH_COOKIE_capi_78b89867a33d6ba4() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1460,7 +1487,7 @@ intgo _wrap_SVC_HASH_COOKIE_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_HASH_PATH_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_HASH_PATH_capi_78b89867a33d6ba4() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1472,7 +1499,7 @@ intgo _wrap_SVC_HASH_PATH_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_HASH_QUERY_ARG_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_HASH_QUERY_ARG_capi_78b89867a33d6ba4() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1484,7 +1511,7 @@ intgo _wrap_SVC_HASH_QUERY_ARG_capi_40ec546a08b750b9() {
 }
 
 
-intgo _wrap_SVC_HASH_URI_CAPTURE_capi_40ec546a08b750b9() {
+intgo _wrap_SVC_HASH_URI_CAPTURE_capi_78b89867a33d6ba4() {
   enum svc_hash_on result;
   intgo _swig_go_result;
   
@@ -1496,7 +1523,7 @@ intgo _wrap_SVC_HASH_URI_CAPTURE_capi_40ec546a08b750b9() {
 }
 
 
-struct svc_error *_wrap_SvcRequestSetHashInput_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3) {
+struct svc_error *_wrap_SvcRequestSetHashInput_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_hash_on arg2 ;
   char *arg3 = (char *) 0 ;
@@ -1535,7 +1562,7 @@ struct svc_error *_wrap_SvcRequestSetHashInput_capi_40ec546a08b750b9(struct svc_
 }
 
 
-struct svc_error *_wrap_SvcRequestPick_capi_40ec546a08b750b9(struct svc_request *_swig_go_0) {
+struct svc_error *_wrap_SvcRequestPick_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_error *result = 0 ;
   struct svc_error *_swig_go_result;
@@ -1548,7 +1575,7 @@ struct svc_error *_wrap_SvcRequestPick_capi_40ec546a08b750b9(struct svc_request 
 }
 
 
-_gostring_ _wrap_SvcRequestPeerIp_capi_40ec546a08b750b9(struct svc_request *_swig_go_0) {
+_gostring_ _wrap_SvcRequestPeerIp_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1561,7 +1588,7 @@ _gostring_ _wrap_SvcRequestPeerIp_capi_40ec546a08b750b9(struct svc_request *_swi
 }
 
 
-intgo _wrap_SvcRequestPeerPort_capi_40ec546a08b750b9(struct svc_request *_swig_go_0) {
+intgo _wrap_SvcRequestPeerPort_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1574,7 +1601,7 @@ intgo _wrap_SvcRequestPeerPort_capi_40ec546a08b750b9(struct svc_request *_swig_g
 }
 
 
-_gostring_ _wrap_SvcRequestPeerHost_capi_40ec546a08b750b9(struct svc_request *_swig_go_0) {
+_gostring_ _wrap_SvcRequestPeerHost_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1587,7 +1614,7 @@ _gostring_ _wrap_SvcRequestPeerHost_capi_40ec546a08b750b9(struct svc_request *_s
 }
 
 
-intgo _wrap_SvcRequestTries_capi_40ec546a08b750b9(struct svc_request *_swig_go_0) {
+intgo _wrap_SvcRequestTries_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1600,7 +1627,7 @@ intgo _wrap_SvcRequestTries_capi_40ec546a08b750b9(struct svc_request *_swig_go_0
 }
 
 
-struct svc_error *_wrap_SvcRequestReport_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2, intgo _swig_go_3) {
+struct svc_error *_wrap_SvcRequestReport_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2, intgo _swig_go_3) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_outcome arg2 ;
   int arg3 ;
@@ -1619,7 +1646,7 @@ struct svc_error *_wrap_SvcRequestReport_capi_40ec546a08b750b9(struct svc_reques
 }
 
 
-struct svc_error *_wrap_SvcRequestConnect_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, svc_conn **_swig_go_1) {
+struct svc_error *_wrap_SvcRequestConnect_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0, svc_conn **_swig_go_1) {
   svc_request *arg1 = (svc_request *) 0 ;
   svc_conn **arg2 = (svc_conn **) 0 ;
   svc_conn *temp2 = NULL ;
@@ -1636,7 +1663,7 @@ struct svc_error *_wrap_SvcRequestConnect_capi_40ec546a08b750b9(struct svc_reque
 }
 
 
-void _wrap_SvcRequestCancel_capi_40ec546a08b750b9(struct svc_request *_swig_go_0) {
+void _wrap_SvcRequestCancel_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0) {
   svc_request *arg1 = (svc_request *) 0 ;
   
   arg1 = *(svc_request **)&_swig_go_0; 
@@ -1646,7 +1673,7 @@ void _wrap_SvcRequestCancel_capi_40ec546a08b750b9(struct svc_request *_swig_go_0
 }
 
 
-struct svc_error *_wrap_SvcConnWrite_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0, _goslice_ _swig_go_1) {
+struct svc_error *_wrap_SvcConnWrite_capi_78b89867a33d6ba4(struct svc_conn *_swig_go_0, _goslice_ _swig_go_1) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   void *arg2 = (void *) 0 ;
   size_t arg3 ;
@@ -1665,7 +1692,7 @@ struct svc_error *_wrap_SvcConnWrite_capi_40ec546a08b750b9(struct svc_conn *_swi
 }
 
 
-struct svc_error *_wrap_SvcConnRead_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0, _goslice_ _swig_go_1, long long *_swig_go_2) {
+struct svc_error *_wrap_SvcConnRead_capi_78b89867a33d6ba4(struct svc_conn *_swig_go_0, _goslice_ _swig_go_1, long long *_swig_go_2) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   void *arg2 = (void *) 0 ;
   size_t arg3 ;
@@ -1686,7 +1713,7 @@ struct svc_error *_wrap_SvcConnRead_capi_40ec546a08b750b9(struct svc_conn *_swig
 }
 
 
-struct svc_error *_wrap_SvcConnWaitReadable_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0, intgo _swig_go_1, intgo *_swig_go_2) {
+struct svc_error *_wrap_SvcConnWaitReadable_capi_78b89867a33d6ba4(struct svc_conn *_swig_go_0, intgo _swig_go_1, intgo *_swig_go_2) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   int arg2 ;
   int *arg3 = (int *) 0 ;
@@ -1705,7 +1732,7 @@ struct svc_error *_wrap_SvcConnWaitReadable_capi_40ec546a08b750b9(struct svc_con
 }
 
 
-struct svc_error *_wrap_SvcConnSetTimeouts_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
+struct svc_error *_wrap_SvcConnSetTimeouts_capi_78b89867a33d6ba4(struct svc_conn *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   int arg2 ;
   int arg3 ;
@@ -1722,7 +1749,7 @@ struct svc_error *_wrap_SvcConnSetTimeouts_capi_40ec546a08b750b9(struct svc_conn
 }
 
 
-void _wrap_SvcConnCancel_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0) {
+void _wrap_SvcConnCancel_capi_78b89867a33d6ba4(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   
   arg1 = *(svc_conn **)&_swig_go_0; 
@@ -1732,7 +1759,7 @@ void _wrap_SvcConnCancel_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0) {
 }
 
 
-_gostring_ _wrap_SvcConnPeerIp_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0) {
+_gostring_ _wrap_SvcConnPeerIp_capi_78b89867a33d6ba4(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1745,7 +1772,7 @@ _gostring_ _wrap_SvcConnPeerIp_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0
 }
 
 
-intgo _wrap_SvcConnPeerPort_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0) {
+intgo _wrap_SvcConnPeerPort_capi_78b89867a33d6ba4(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1758,7 +1785,7 @@ intgo _wrap_SvcConnPeerPort_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0) {
 }
 
 
-_gostring_ _wrap_SvcConnPeerHost_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0) {
+_gostring_ _wrap_SvcConnPeerHost_capi_78b89867a33d6ba4(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1771,7 +1798,7 @@ _gostring_ _wrap_SvcConnPeerHost_capi_40ec546a08b750b9(struct svc_conn *_swig_go
 }
 
 
-intgo _wrap_SvcConnReused_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0) {
+intgo _wrap_SvcConnReused_capi_78b89867a33d6ba4(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1784,7 +1811,7 @@ intgo _wrap_SvcConnReused_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0) {
 }
 
 
-intgo _wrap_SvcConnTlsResumed_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0) {
+intgo _wrap_SvcConnTlsResumed_capi_78b89867a33d6ba4(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1797,7 +1824,7 @@ intgo _wrap_SvcConnTlsResumed_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0)
 }
 
 
-_gostring_ _wrap_SvcConnTlsVersion_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0) {
+_gostring_ _wrap_SvcConnTlsVersion_capi_78b89867a33d6ba4(struct svc_conn *_swig_go_0) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1810,7 +1837,7 @@ _gostring_ _wrap_SvcConnTlsVersion_capi_40ec546a08b750b9(struct svc_conn *_swig_
 }
 
 
-void _wrap_SvcConnRelease_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0, intgo _swig_go_1) {
+void _wrap_SvcConnRelease_capi_78b89867a33d6ba4(struct svc_conn *_swig_go_0, intgo _swig_go_1) {
   svc_conn *arg1 = (svc_conn *) 0 ;
   int arg2 ;
   
@@ -1822,7 +1849,7 @@ void _wrap_SvcConnRelease_capi_40ec546a08b750b9(struct svc_conn *_swig_go_0, int
 }
 
 
-struct svc_error *_wrap_SvcRequestSend_capi_40ec546a08b750b9(struct svc_request *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _goslice_ _swig_go_4, svc_response **_swig_go_5) {
+struct svc_error *_wrap_SvcRequestSend_capi_78b89867a33d6ba4(struct svc_request *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2, _gostring_ _swig_go_3, _goslice_ _swig_go_4, svc_response **_swig_go_5) {
   svc_request *arg1 = (svc_request *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -1896,7 +1923,7 @@ struct svc_error *_wrap_SvcRequestSend_capi_40ec546a08b750b9(struct svc_request 
 }
 
 
-intgo _wrap_SvcResponseStatus_capi_40ec546a08b750b9(struct svc_response *_swig_go_0) {
+intgo _wrap_SvcResponseStatus_capi_78b89867a33d6ba4(struct svc_response *_swig_go_0) {
   svc_response *arg1 = (svc_response *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1909,7 +1936,7 @@ intgo _wrap_SvcResponseStatus_capi_40ec546a08b750b9(struct svc_response *_swig_g
 }
 
 
-_gostring_ _wrap_SvcResponseHeader_capi_40ec546a08b750b9(struct svc_response *_swig_go_0, _gostring_ _swig_go_1) {
+_gostring_ _wrap_SvcResponseHeader_capi_78b89867a33d6ba4(struct svc_response *_swig_go_0, _gostring_ _swig_go_1) {
   svc_response *arg1 = (svc_response *) 0 ;
   char *arg2 = (char *) 0 ;
   char *result = 0 ;
@@ -1934,7 +1961,7 @@ _gostring_ _wrap_SvcResponseHeader_capi_40ec546a08b750b9(struct svc_response *_s
 }
 
 
-long long _wrap_SvcResponseHeaderCount_capi_40ec546a08b750b9(struct svc_response *_swig_go_0) {
+long long _wrap_SvcResponseHeaderCount_capi_78b89867a33d6ba4(struct svc_response *_swig_go_0) {
   svc_response *arg1 = (svc_response *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -1947,7 +1974,7 @@ long long _wrap_SvcResponseHeaderCount_capi_40ec546a08b750b9(struct svc_response
 }
 
 
-intgo _wrap_SvcResponseHeaderAt_capi_40ec546a08b750b9(struct svc_response *_swig_go_0, long long _swig_go_1, _gostring_* _swig_go_2, _gostring_* _swig_go_3) {
+intgo _wrap_SvcResponseHeaderAt_capi_78b89867a33d6ba4(struct svc_response *_swig_go_0, long long _swig_go_1, _gostring_* _swig_go_2, _gostring_* _swig_go_3) {
   svc_response *arg1 = (svc_response *) 0 ;
   size_t arg2 ;
   char **arg3 = (char **) 0 ;
@@ -1980,7 +2007,7 @@ intgo _wrap_SvcResponseHeaderAt_capi_40ec546a08b750b9(struct svc_response *_swig
 }
 
 
-void *_wrap_SvcResponseBody_capi_40ec546a08b750b9(struct svc_response *_swig_go_0, long long *_swig_go_1) {
+void *_wrap_SvcResponseBody_capi_78b89867a33d6ba4(struct svc_response *_swig_go_0, long long *_swig_go_1) {
   svc_response *arg1 = (svc_response *) 0 ;
   size_t *arg2 = (size_t *) 0 ;
   void *result = 0 ;
@@ -1995,7 +2022,7 @@ void *_wrap_SvcResponseBody_capi_40ec546a08b750b9(struct svc_response *_swig_go_
 }
 
 
-_gostring_ _wrap_SvcResponsePeerIp_capi_40ec546a08b750b9(struct svc_response *_swig_go_0) {
+_gostring_ _wrap_SvcResponsePeerIp_capi_78b89867a33d6ba4(struct svc_response *_swig_go_0) {
   svc_response *arg1 = (svc_response *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -2008,7 +2035,7 @@ _gostring_ _wrap_SvcResponsePeerIp_capi_40ec546a08b750b9(struct svc_response *_s
 }
 
 
-intgo _wrap_SvcResponsePeerPort_capi_40ec546a08b750b9(struct svc_response *_swig_go_0) {
+intgo _wrap_SvcResponsePeerPort_capi_78b89867a33d6ba4(struct svc_response *_swig_go_0) {
   svc_response *arg1 = (svc_response *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2021,7 +2048,7 @@ intgo _wrap_SvcResponsePeerPort_capi_40ec546a08b750b9(struct svc_response *_swig
 }
 
 
-void _wrap_SvcResponseFree_capi_40ec546a08b750b9(struct svc_response *_swig_go_0) {
+void _wrap_SvcResponseFree_capi_78b89867a33d6ba4(struct svc_response *_swig_go_0) {
   svc_response *arg1 = (svc_response *) 0 ;
   
   arg1 = *(svc_response **)&_swig_go_0; 
