@@ -93,8 +93,8 @@ Status Wait(int fd, short events, const Deadline& deadline, int timeout_ms, cons
   // sleeps in poll() pays the scheduler's (and a virtual CPU's) wake-up on
   // top of the round trip; for a reply that comes within microseconds that
   // wake-up is most of the wait.
-  const Clock::time_point spin_end = Clock::now() + std::chrono::microseconds(spin_us);
   bool spinning = spin_us > 0;
+  const Clock::time_point spin_end = spinning ? Clock::now() + std::chrono::microseconds(spin_us) : Clock::time_point();
   for (;;) {
     if (cancel && cancel->cancelled())
       return Error(Code::canceled, std::string(OpName(op)) + Preposition(op) + peer + " cancelled");
