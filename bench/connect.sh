@@ -94,8 +94,13 @@ for thr in (1, 2):
          ["curl-rr", "--ca", ca] + t),
         (f"send-tls-default{sfx}", "3x-tls1.3", ["send", "--ca", ca] + t, "libcurl round-robin",
          ["curl-rr", "--ca", ca] + t),
-        # Not svc: blocking send + recv on raw sockets, the most any client
-        # can get from these backends on this machine.
+        # svc with read_spin_us 0: every wait for a reply sleeps, as libcurl's does.
+        (f"send-plain-nospin{sfx}", "3x-plain", ["send", "--spin-us", "0"] + unlimited + t, "libcurl round-robin",
+         ["curl-rr"] + t),
+        (f"send-tls-nospin{sfx}", "3x-tls1.3", ["send", "--ca", ca, "--spin-us", "0"] + unlimited + t,
+         "libcurl round-robin", ["curl-rr", "--ca", ca] + t),
+        # Not svc: blocking send + recv on raw sockets, the most a client that
+        # sleeps while it waits can get from these backends on this machine.
         (f"send-plain-bound{sfx}", "3x-plain", ["raw"] + t, "libcurl round-robin", ["curl-rr"] + t),
     ]
 if "send" in wanted:
@@ -270,6 +275,8 @@ for case, backend, svc_argv, kind, comp_argv in send_cases:
     svc_rate, comp_rate = med(rows[0][1], "rate"), med(rows[1][1], "rate")
     svc_cpu, comp_cpu = med(rows[0][1], "cpu_us"), med(rows[1][1], "cpu_us")
     label = "svc (max_requests 0)" if "--max-requests" in svc_argv else "svc (default 100)"
+    if "--spin-us" in svc_argv:
+        label = "svc (no read spin)"
     if svc_argv[0] == "raw":
         label = "raw sockets (bound)"
     for i, (client, rs) in enumerate(rows):
@@ -287,7 +294,8 @@ print()
 print("x (wall), svc/curl: svc rate / competitor rate, wall clock, medians. x (CPU): competitor CPU per op /")
 print("svc CPU per op (client process only, user+sys; > 1 means svc is cheaper). srv us/op: the")
 print("backend's CPU per op during that client's run (10 ms clock ticks, so coarse for short runs).")
+print("send-*-nospin: svc with read_spin_us 0 (max_requests 0), every wait for a reply sleeps.")
 print("send-plain-bound: not svc but blocking send+recv on raw sockets (2 system calls, no parsing): the")
-print("upper limit for any client here; its svc/curl column is the largest ratio reachable.")
+print("upper limit for a client that sleeps while it waits; svc's read spin goes past it.")
 print("p50/p99: median over the rounds of each run's per-request latency percentiles (all threads pooled).")
 EOF

@@ -143,7 +143,7 @@ func benchNetHTTP(b *testing.B, env string, tlsOn bool) {
 // benchClient: an http.Client, keepalive, to one URL (http://u/ over svc's
 // dialer, which picks one backend per connection; the first backend for
 // plain net/http).
-func benchClient(b *testing.B, env string, tlsOn, viaSvc bool) {
+func benchClient(b *testing.B, env string, tlsOn, viaSvc bool, options ...string) {
 	addrs := backends(b, env)
 	var c *http.Client
 	url := "http://"
@@ -151,7 +151,7 @@ func benchClient(b *testing.B, env string, tlsOn, viaSvc bool) {
 		url = "https://"
 	}
 	if viaSvc {
-		e, store := engine(b, addrs, tlsOn)
+		e, store := engine(b, addrs, tlsOn, options...)
 		if tlsOn {
 			must(b, e.SetUpstreamTLS("u", svc.TLSPolicy{Store: store, Depth: -1}))
 		}
@@ -184,6 +184,10 @@ func BenchmarkSend(b *testing.B) {
 	b.Run("tls", func(b *testing.B) { benchSend(b, "SVC_BENCH_TLS", true, "") })
 	b.Run("plain-unlimited", func(b *testing.B) { benchSend(b, "SVC_BENCH_PLAIN", false, unlimited) })
 	b.Run("tls-unlimited", func(b *testing.B) { benchSend(b, "SVC_BENCH_TLS", true, unlimited) })
+	// Without the read spin: every wait for a reply sleeps, as net/http's does.
+	const nospin = `{"read_spin_us": 0}`
+	b.Run("plain-nospin", func(b *testing.B) { benchSend(b, "SVC_BENCH_PLAIN", false, nospin) })
+	b.Run("tls-nospin", func(b *testing.B) { benchSend(b, "SVC_BENCH_TLS", true, nospin) })
 }
 
 func BenchmarkNetHTTP(b *testing.B) {
@@ -194,6 +198,8 @@ func BenchmarkNetHTTP(b *testing.B) {
 func BenchmarkClientSvcDialer(b *testing.B) {
 	b.Run("plain", func(b *testing.B) { benchClient(b, "SVC_BENCH_PLAIN", false, true) })
 	b.Run("tls", func(b *testing.B) { benchClient(b, "SVC_BENCH_TLS", true, true) })
+	b.Run("plain-nospin", func(b *testing.B) { benchClient(b, "SVC_BENCH_PLAIN", false, true, `{"read_spin_us": 0}`) })
+	b.Run("tls-nospin", func(b *testing.B) { benchClient(b, "SVC_BENCH_TLS", true, true, `{"read_spin_us": 0}`) })
 }
 
 func BenchmarkClientNetHTTP(b *testing.B) {

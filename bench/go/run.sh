@@ -100,15 +100,16 @@ awk '
     }
     printf "\n"
     split("plain tls", kinds, " ")
-    split("plain tls plain-unlimited tls-unlimited", sends, " ")
-    for (k = 1; k <= 4; k++) {
+    split("plain tls plain-unlimited tls-unlimited plain-nospin tls-nospin", sends, " ")
+    for (k = 1; k <= 6; k++) {
       s = "Send/" sends[k]; h = "NetHTTP/" (k % 2 ? "plain" : "tls")
       if (s in med && h in med)
         printf "Send/%s vs net/http: %.2fx ops/s (target >= 1.0)\n", sends[k], med[h] / med[s]
     }
-    for (k = 1; k <= 2; k++) {
-      s = "ClientSvcDialer/" kinds[k]; h = "ClientNetHTTP/" kinds[k]
+    split("plain tls plain-nospin tls-nospin", dialers, " ")
+    for (k = 1; k <= 4; k++) {
+      s = "ClientSvcDialer/" dialers[k]; h = "ClientNetHTTP/" (k % 2 ? "plain" : "tls")
       if (s in med && h in med)
-        printf "http.Client over svc dialer vs net/http (%s): %.2fx ops/s (target >= 0.9)\n", kinds[k], med[h] / med[s]
+        printf "http.Client over svc dialer vs net/http (%s): %.2fx ops/s (target >= 0.9)\n", dialers[k], med[h] / med[s]
     }
   }' "$tmp/bench.txt"

@@ -278,6 +278,8 @@ def main() -> int:
         # Kong default (keepalive.max_requests 100) is measured on its own row.
         engine = make_engine({"keepalive": {"max_requests": 1_000_000}})
         kong_engine = make_engine({})
+        # The same without the read spin: what svc costs when every wait sleeps.
+        sleep_engine = make_engine({"keepalive": {"max_requests": 1_000_000}, "read_spin_us": 0})
 
         urls = {
             "plain": [f"http://127.0.0.1:{b.port}/" for b in plain],
@@ -287,6 +289,7 @@ def main() -> int:
         clients: dict[str, Callable[[str], Callable[[int], None]]] = {
             "svc": lambda t: svc_client(engine, t, t == "tls", store),
             "svc max_requests=100": lambda t: svc_client(kong_engine, t, t == "tls", store),
+            "svc read_spin_us=0": lambda t: svc_client(sleep_engine, t, t == "tls", store),
             "urllib3": lambda t: urllib3_client(urls[t], ca),
             "httpx": lambda t: httpx_client(urls[t], ca),
             "requests": lambda t: requests_client(urls[t], ca),
@@ -318,8 +321,9 @@ def main() -> int:
             cells += [f"{us:.1f}", f"{1e6 / us:,.0f}", f"{us / table['svc'][t]:.2f}×"]
         print(f"| {name} | " + " | ".join(cells) + " |")
     print("\nsvc: keepalive.max_requests 1000000, like the other clients' unbounded keep-alive; "
-          "svc max_requests=100: the engine default (Kong's), a new connection every 100 requests")
-    print("raw socket: no HTTP library, the floor set by the backends and loopback")
+          "svc max_requests=100: the engine default (Kong's), a new connection every 100 requests; "
+          "svc read_spin_us=0: every wait for a reply sleeps at once, as the other clients' do")
+    print("raw socket: no HTTP library, blocking recv: the floor for a client that sleeps while it waits")
     print(f"\npick round trip (engine.request(), set_upstream, pick): {results['pick_round_trip_us']:.2f} µs")
     if args.breakdown:
         print("svc send breakdown (µs): " + ", ".join(
