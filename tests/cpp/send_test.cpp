@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <thread>
 #include <memory>
@@ -451,29 +452,40 @@ TEST(HttpExchange, RequestBytesAreExact) {
 // The read spin: a connection whose replies come later than the spin budget
 // stops spinning after kSpinCredit waits and spins again only on every
 // kSpinProbe-th wait; one whose replies come within it keeps spinning.
+
+// Asks `conn` `count` times for a byte that its peer (`peer_fd`) sends
+// `delay` after each question; `after(i)` runs once reply i arrived.
+void AskAndWait(net::Connection& conn, int peer_fd, int count, std::chrono::microseconds delay,
+                const std::function<void(int)>& after = {}) {
+  std::thread peer([&] {
+    for (int i = 0; i < count; ++i) {
+      char question;
+      ASSERT_EQ(recv(peer_fd, &question, 1, 0), 1);
+      std::this_thread::sleep_for(delay);
+      ASSERT_EQ(send(peer_fd, "r", 1, 0), 1);
+    }
+  });
+  for (int i = 0; i < count; ++i) {
+    ASSERT_TRUE(conn.Write("q", 1, 1000).ok());
+    char reply;
+    size_t n = 0;
+    ASSERT_TRUE(conn.Read(&reply, 1, &n, 1000, /*wait_first=*/true).ok());
+    ASSERT_EQ(n, 1u);
+    if (after) after(i);
+  }
+  peer.join();
+}
+
 TEST(ReadSpin, StopsForASlowPeerAndProbesNowAndThen) {
   int fds[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
   net::Connection conn(net::UniqueFd(fds[0]), nullptr, "k", "127.0.0.1", 8080, "backend.test");
   conn.set_read_spin_us(20);
   const int waits = net::Connection::kSpinCredit + 2 * net::Connection::kSpinProbe;
-  std::thread peer([&] {
-    for (int i = 0; i < waits; ++i) {
-      char go;
-      ASSERT_EQ(recv(fds[1], &go, 1, 0), 1);
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));  // far past the 20 us spin
-      ASSERT_EQ(send(fds[1], "r", 1, 0), 1);
-    }
-  });
-  for (int i = 0; i < waits; ++i) {
-    ASSERT_TRUE(conn.Write("q", 1, 1000).ok());
-    char reply;
-    size_t n = 0;
-    ASSERT_TRUE(conn.Read(&reply, 1, &n, 1000, /*wait_first=*/true).ok());
-    ASSERT_EQ(n, 1u);
-    if (i == net::Connection::kSpinCredit - 1) EXPECT_FALSE(conn.read_spin_on());
-  }
-  peer.join();
+  AskAndWait(conn, fds[1], waits, std::chrono::milliseconds(2),  // far past the 20 us spin
+             [&](int i) {
+               if (i == net::Connection::kSpinCredit - 1) EXPECT_FALSE(conn.read_spin_on());
+             });
   EXPECT_EQ(conn.spun_waits(), net::Connection::kSpinCredit + 2);  // 4 misses, then 2 probes
   EXPECT_FALSE(conn.read_spin_on());
   close(fds[1]);
@@ -484,22 +496,7 @@ TEST(ReadSpin, KeepsSpinningWhileRepliesComeWithinTheBudget) {
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
   net::Connection conn(net::UniqueFd(fds[0]), nullptr, "k", "127.0.0.1", 8080, "backend.test");
   conn.set_read_spin_us(10000);  // a budget no reply here needs
-  std::thread peer([&] {
-    for (int i = 0; i < 20; ++i) {
-      char go;
-      ASSERT_EQ(recv(fds[1], &go, 1, 0), 1);
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
-      ASSERT_EQ(send(fds[1], "r", 1, 0), 1);
-    }
-  });
-  for (int i = 0; i < 20; ++i) {
-    ASSERT_TRUE(conn.Write("q", 1, 1000).ok());
-    char reply;
-    size_t n = 0;
-    ASSERT_TRUE(conn.Read(&reply, 1, &n, 1000, /*wait_first=*/true).ok());
-    ASSERT_EQ(n, 1u);
-  }
-  peer.join();
+  AskAndWait(conn, fds[1], 20, std::chrono::microseconds(200));
   EXPECT_EQ(conn.spun_waits(), 20);
   EXPECT_TRUE(conn.read_spin_on());
   close(fds[1]);
