@@ -1,5 +1,6 @@
 // http: one HTTP/1.1 exchange over a connection: the request written as one
-// buffer, the response parsed by Boost.Beast. Used by send mode (and by active probes).
+// buffer, the response parsed by Boost.Beast. Used by send mode (active probes
+// speak HTTP through Beast on Asio, in health/prober.cpp).
 #pragma once
 
 #include <cstdint>
@@ -19,10 +20,10 @@ using Fields = std::vector<std::pair<std::string, std::string>>;
 // checked by the caller (Request::Send: a token method, a target without
 // spaces or line breaks, CheckHeader on each header).
 struct Request {
-  std::string_view method;     // "GET", "POST", ...
-  std::string_view target;     // path with query, e.g. "/users?id=3"
-  const Fields* headers;       // in order; may be null
-  std::string_view host;       // written first as "Host: <host>" when not empty
+  std::string_view method;          // "GET", "POST", ...
+  std::string_view target;          // path with query, e.g. "/users?id=3"
+  const Fields* headers = nullptr;  // in order; may be null
+  std::string_view host;            // written first as "Host: <host>" when not empty
   std::string_view body;
 };
 
@@ -57,8 +58,9 @@ bool Idempotent(std::string_view method);
 
 // Writes `request` and reads one response on `conn`. The request carries
 // Content-Length when it has a body, and for POST and PUT (as Beast's
-// prepare_payload does); a TRACE with a body is Code::invalid (RFC 9110 §9.3.8). *started becomes true
-// once a byte of the response arrived (a try that started is never retried).
+// prepare_payload does); a TRACE with a body is Code::invalid (RFC 9110
+// §9.3.8). *started becomes true once a byte of the response arrived (a try
+// that started is never retried).
 // Errors: Code::proto for a malformed response or one over the limits
 // ("response header exceeds 65536 bytes"), the connection's codes for I/O.
 Status Exchange(net::Connection& conn, const Request& request, const Limits& limits, int write_timeout_ms,
