@@ -367,6 +367,27 @@ TEST(HttpExchange, HeaderLimitCountsTheWholeHeaderHoweverItArrives) {
 // more byte are 4 (boostorg/beast#2861), so debug builds aborted when a
 // peer sent the end of an empty chunked body a byte at a time
 // (fuzz/regressions/response/final-chunk-byte-by-byte).
+// fuzz_response found this one: Beast gives the trailer fields of a chunked
+// body a header_limit of their own, so header and trailer together got past
+// max_header_bytes (fuzz/regressions/response/trailer-past-the-header-limit).
+TEST(HttpExchange, TrailerFieldsCountTowardTheHeaderLimit) {
+  http::Limits limits;
+  limits.max_header_bytes = 256;
+  const std::string head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";  // 47 bytes
+  auto response = [&](size_t trailer_value) {
+    return head + "2\r\nok\r\n0\r\nX-T: " + std::string(trailer_value, 'v') + "\r\n\r\n";
+  };
+  // 47 + (3 + 2 + n + 2) bytes of fields: 256 at n = 202.
+  http::Response res;
+  Status st = ExchangeInPieces({response(202)}, limits, &res);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(res.body, "ok");
+  EXPECT_EQ(Header(res, "X-T"), std::string(202, 'v'));
+  st = ExchangeInPieces({response(203)}, limits, &res);
+  EXPECT_EQ(st.code(), Code::proto);
+  EXPECT_EQ(st.message(), "response header and trailer from 127.0.0.1:8080 exceed 256 bytes");
+}
+
 TEST(HttpExchange, EmptyChunkedBodyArrivingAByteAtATime) {
   const std::string head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
   for (const std::string end : {"0\r\n\r\n", "0\r\nX-Trailer: 1\r\n\r\n"}) {

@@ -521,8 +521,10 @@ typedef struct svc_response svc_response;
  *   out       receives the response; free with svc_response_free.
  * Limits: engine options limits.max_header_bytes and max_body_bytes; a
  * response over them is SVC_EPROTO "response header from <peer> exceeds
- * <n> bytes". Other errors as svc_request_connect. The request enters
- * SVC_PHASE_LOG. */
+ * <n> bytes" (the trailer of a chunked body shares the header's limit:
+ * "response header and trailer from <peer> exceed <n> bytes"). A TRACE
+ * with a body is SVC_EINVAL. Other errors as svc_request_connect. The
+ * request enters SVC_PHASE_LOG. */
 SVC_API svc_error *svc_request_send(svc_request *r, const char *method, const char *path,
                                     const char *const *headers, const void *body, size_t body_len,
                                     svc_response **out);
