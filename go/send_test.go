@@ -336,7 +336,14 @@ func TestSendInvalid(t *testing.T) {
 		}
 	}
 	r := newRequest(t, e)
-	_, err := r.Send(context.Background(), "GET", "/", nil, nil)
+	must(t, r.SetUpstream("u"))
+	_, err := r.Send(context.Background(), "TRACE", "/", nil, []byte("x"))
+	wantErr(t, err, ErrInvalid, "a TRACE request cannot have a body")
+	if r.Tries() != 0 {
+		t.Error("TRACE with a body: a try was made")
+	}
+	r = newRequest(t, e)
+	_, err = r.Send(context.Background(), "GET", "/", nil, nil)
 	wantErr(t, err, ErrInvalid, "no upstream or target set: call svc_set_upstream or svc_set_target first")
 	_, err = r.Send(nil, "GET", "/", nil, nil) //nolint:staticcheck // nil ctx is rejected
 	wantErr(t, err, ErrInvalid, "ctx must not be nil")

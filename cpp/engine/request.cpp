@@ -481,6 +481,8 @@ Status Request::Send(const std::string& method, const std::string& target, http:
       (target[0] != '/' && target != "*"))
     return Error(Code::invalid, "path must start with '/' and hold no spaces or line breaks: given '" +
                                     target.substr(0, 200) + "'");
+  if (method == "TRACE" && !body.empty())
+    return Error(Code::invalid, "a TRACE request cannot have a body");  // RFC 9110 §9.3.8
   bool has_host = false;
   for (const auto& [name, value] : headers) {
     SVC_TRY(http::CheckHeader(name, value));

@@ -108,6 +108,8 @@ static void test_send_errors(svc_engine *e) {
     CHECK_ERR(svc_request_send(r, "GET", "/", h, NULL, 0, &resp), SVC_EINVAL,
               "header 'Transfer-Encoding' is managed by svc and cannot be set");
   }
+  CHECK_ERR(svc_request_send(r, "TRACE", "/", NULL, "x", 1, &resp), SVC_EINVAL,
+            "a TRACE request cannot have a body");
   CHECK_INT(svc_request_tries(r), 0); /* nothing was sent */
   svc_request_free(r);
 

@@ -349,6 +349,8 @@ def test_header_injection_and_managed_headers(engine: svc.Engine, plain_backend:
     with raises(svc.InvalidArgument, "header 'X-A: b\r\nX-Evil: 1' contains CR, LF or NUL") as e:
         send({"X-A": "b\r\nX-Evil: 1"})
     assert isinstance(e.value, ValueError)
+    with raises(svc.InvalidArgument, "a TRACE request cannot have a body"), to(engine, plain_backend) as r:
+        r.send("TRACE", "/", None, b"x")
     with raises(svc.InvalidArgument, "header 'X-A: b\nc' contains CR, LF or NUL"):
         send({"X-A": "b\nc"})
     with raises(svc.InvalidArgument, "header 'X-A: b\x00c' contains CR, LF or NUL"):
