@@ -209,7 +209,19 @@ Status ClientContext::Prepare(int fd, const ClientPolicy& policy, const std::str
   {
     std::lock_guard<std::mutex> lock(sessions_mu_);
     auto it = sessions_.find(session_key);
-    if (it != sessions_.end()) SSL_set_session(ssl, it->second);
+    if (it != sessions_.end()) {
+      // Each connection resumes from its own copy of the cached session:
+      // reading a TLS 1.3 ticket, OpenSSL duplicates the connection's
+      // session and drops it, and connections sharing one object did that
+      // on several threads at once, ordered only by OpenSSL's reference
+      // counts (TSan reported the peer-chain stack copied on one thread
+      // and freed on another).
+      SSL_SESSION* copy = SSL_SESSION_dup(it->second);
+      if (copy) {
+        SSL_set_session(ssl, copy);  // takes its own reference
+        SSL_SESSION_free(copy);
+      }
+    }
   }
   *out = ssl;
   return Status::Ok();
