@@ -356,20 +356,33 @@ func (c *Conn) spinReadable(p cConn, now, end time.Time) (bool, error) {
 	if c.spin <= 0 {
 		return false, nil
 	}
+	if c.spinPtr == nil || c.spinPtr.Swigcptr() != uintptr(p) {
+		c.spinPtr = p
+	}
+	// Bytes already there (the rest of a response): no wait, so neither a
+	// catch nor a miss.
+	switch c.readableNow(p, now) {
+	case 1:
+		return true, nil
+	case -1:
+		return c.waitReadable(p, now, 0) // its error
+	}
 	if c.spinCredit <= 0 {
 		if c.waits++; c.waits < spinProbe {
 			return false, nil
 		}
 		c.waits = 0
 	}
-	if c.spinPtr == nil || c.spinPtr.Swigcptr() != uintptr(p) {
-		c.spinPtr = p
-	}
 	stop := now.Add(c.spin)
 	if end.Before(stop) {
 		stop = end
 	}
 	for {
+		if now = time.Now(); !now.Before(stop) {
+			c.spinCredit = max(c.spinCredit-1, 0)
+			return false, nil
+		}
+		runtime.Gosched()
 		switch c.readableNow(p, now) {
 		case 1:
 			c.spinCredit = spinCredit
@@ -377,11 +390,6 @@ func (c *Conn) spinReadable(p cConn, now, end time.Time) (bool, error) {
 		case -1:
 			return c.waitReadable(p, now, 0) // its error
 		}
-		if now = time.Now(); !now.Before(stop) {
-			c.spinCredit = max(c.spinCredit-1, 0)
-			return false, nil
-		}
-		runtime.Gosched()
 	}
 }
 
