@@ -20,13 +20,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,6 +33,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "address_health.h"
 #include "backend_fixture.h"
 #include "engine/engine.h"
 #include "engine/request.h"
@@ -152,10 +151,7 @@ struct Event {
 class Faults : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/svc-faults-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    pki_ = std::string(tmpl) + "/pki";
-    ASSERT_TRUE(testing::GeneratePki(pki_).ok());
+    ASSERT_TRUE(testing::GenerateTempPki("svc-faults", &pki_).ok());
   }
 
   void SetUp() override {
@@ -194,12 +190,7 @@ class Faults : public ::testing::Test {
     args.insert(args.end(), more.begin(), more.end());
     return args;
   }
-  static std::string Pem(const std::string& name) {
-    std::ifstream in(pki_ + "/" + name);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
+  static std::string Pem(const std::string& name) { return testing::ReadPkiFile(pki_, name); }
 
   // Passive health as the issue asks: one TCP failure or one timeout ejects,
   // three 500s eject. `active` is added to the healthchecks tree.
@@ -294,16 +285,7 @@ class Faults : public ::testing::Test {
     return log_;
   }
 
-  std::string AddressHealth(const std::string& address) {
-    std::string text;
-    EXPECT_TRUE(engine_->Health("u", &text).ok());
-    const json health = json::parse(text);
-    for (const auto& t : health["data"])
-      for (const auto& a : t["data"]["addresses"])
-        if (a["ip"].get<std::string>() + ":" + std::to_string(a["port"].get<int>()) == address)
-          return a["health"];
-    return "absent";
-  }
+  std::string AddressHealth(const std::string& address) { return testing::AddressHealth(*engine_, "u", address); }
 
   // The figures every scenario reports, and the checks every scenario makes:
   // counts add up, failures are listed, and no backend connection served

@@ -10,15 +10,14 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "address_health.h"
 #include "backend_fixture.h"
 #include "engine/engine.h"
 #include "engine/request.h"
@@ -94,10 +93,7 @@ class Recorder {
 class ActiveHealth : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/svc-active-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    pki_ = std::string(tmpl) + "/pki";
-    ASSERT_TRUE(testing::GeneratePki(pki_).ok());
+    ASSERT_TRUE(testing::GenerateTempPki("svc-active", &pki_).ok());
   }
 
   void MakeEngine(EngineOptions options = {}) {
@@ -133,23 +129,9 @@ class ActiveHealth : public ::testing::Test {
   }
   json Admin(const Backend& b, bool tls = false) { return Get(b, "/_admin/info", tls)["admin"]; }
 
-  std::string Health(const std::string& address) {
-    std::string text;
-    EXPECT_TRUE(engine_->Health("u", &text).ok());
-    const json health = json::parse(text);
-    for (const auto& t : health["data"])
-      for (const auto& a : t["data"]["addresses"])
-        if (a["ip"].get<std::string>() + ":" + std::to_string(a["port"].get<int>()) == address)
-          return a["health"];
-    return "absent";
-  }
+  std::string Health(const std::string& address) { return testing::AddressHealth(*engine_, "u", address); }
 
-  static std::string Pem(const std::string& name) {
-    std::ifstream in(pki_ + "/" + name);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
+  static std::string Pem(const std::string& name) { return testing::ReadPkiFile(pki_, name); }
 
   static inline std::string pki_;
   std::shared_ptr<Engine> engine_;

@@ -12,10 +12,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <fstream>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -276,17 +274,9 @@ TEST(ConcurrencyLifetime, PendingEventsAreDeliveredBeforeShutdownReturnsAndNoneA
 class Lifetime : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/svc-lifetime-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    pki_ = std::string(tmpl) + "/pki";
-    ASSERT_TRUE(testing::GeneratePki(pki_).ok());
+    ASSERT_TRUE(testing::GenerateTempPki("svc-lifetime", &pki_).ok());
   }
-  static std::string Pem(const std::string& name) {
-    std::ifstream in(pki_ + "/" + name);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
+  static std::string Pem(const std::string& name) { return testing::ReadPkiFile(pki_, name); }
   static inline std::string pki_;
 };
 

@@ -15,11 +15,9 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -123,17 +121,9 @@ using Policy = std::function<Status(Request&)>;
 class Security : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/svc-security-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    pki_ = std::string(tmpl) + "/pki";
-    ASSERT_TRUE(testing::GeneratePki(pki_).ok());
+    ASSERT_TRUE(testing::GenerateTempPki("svc-security", &pki_).ok());
   }
-  static std::string Pem(const std::string& name) {
-    std::ifstream in(pki_ + "/" + name);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
+  static std::string Pem(const std::string& name) { return testing::ReadPkiFile(pki_, name); }
   static std::vector<std::string> Tls(std::vector<std::string> more = {}) {
     std::vector<std::string> args = {"--tls", pki_ + "/server-chain.pem," + pki_ + "/server.key"};
     args.insert(args.end(), more.begin(), more.end());

@@ -7,8 +7,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <initializer_list>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -335,6 +337,20 @@ Status GenerateSelfSigned(const std::string& dir) {
   }();
   ERR_clear_error();
   return status;
+}
+
+Status GenerateTempPki(const std::string& prefix, std::string* dir) {
+  std::string tmpl = "/tmp/" + prefix + "-XXXXXX";
+  if (!mkdtemp(tmpl.data())) return Error(Code::internal, "mkdtemp " + tmpl + ": " + std::strerror(errno));
+  *dir = tmpl + "/pki";
+  return GeneratePki(*dir);
+}
+
+std::string ReadPkiFile(const std::string& dir, const std::string& name) {
+  std::ifstream in(dir + "/" + name);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 }  // namespace svc::testing

@@ -20,6 +20,13 @@ Status GeneratePki(const std::string& dir);
 // The base names GeneratePki writes, in the order it writes them.
 const std::vector<std::string>& PkiFileNames();
 
+// GeneratePki into "<a fresh /tmp/<prefix>-XXXXXX>/pki"; *dir receives that
+// path. What a test suite's SetUpTestSuite calls.
+Status GenerateTempPki(const std::string& prefix, std::string* dir);
+
+// The contents of dir/name ("" when it cannot be read): a PEM file of the PKI.
+std::string ReadPkiFile(const std::string& dir, const std::string& name);
+
 // Writes self-signed.pem and self-signed.key into `dir` (created when
 // missing, one level): an EC P-256 server certificate that is its own issuer
 // (CN localhost, SAN DNS:localhost, IP:127.0.0.1, IP:::1, serverAuth, not a
