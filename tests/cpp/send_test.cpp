@@ -497,48 +497,50 @@ void AskAndWait(net::Connection& conn, int peer_fd, int count, std::chrono::micr
   peer.join();
 }
 
-TEST(ReadSpin, StopsForASlowPeerAndProbesNowAndThen) {
-  int fds[2];
-  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-  net::Connection conn(net::UniqueFd(fds[0]), nullptr, "k", "127.0.0.1", 8080, "backend.test");
-  conn.set_read_spin_us(20);
+// A connection over a socket pair; peer_ is the other end.
+class ReadSpin : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    int fds[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    conn_ = std::make_unique<net::Connection>(net::UniqueFd(fds[0]), nullptr, "k", "127.0.0.1", 8080,
+                                              "backend.test");
+    peer_ = net::UniqueFd(fds[1]);
+  }
+  std::unique_ptr<net::Connection> conn_;
+  net::UniqueFd peer_;
+};
+
+TEST_F(ReadSpin, StopsForASlowPeerAndProbesNowAndThen) {
+  conn_->set_read_spin_us(20);
   const int waits = net::Connection::kSpinCredit + 2 * net::Connection::kSpinProbe;
-  AskAndWait(conn, fds[1], waits, std::chrono::milliseconds(2),  // far past the 20 us spin
+  AskAndWait(*conn_, peer_.get(), waits, std::chrono::milliseconds(2),  // far past the 20 us spin
              [&](int i) {
-               if (i == net::Connection::kSpinCredit - 1) EXPECT_FALSE(conn.read_spin_on());
+               if (i == net::Connection::kSpinCredit - 1) EXPECT_FALSE(conn_->read_spin_on());
              });
-  EXPECT_EQ(conn.spun_waits(), net::Connection::kSpinCredit + 2);  // 4 misses, then 2 probes
-  EXPECT_FALSE(conn.read_spin_on());
-  close(fds[1]);
+  EXPECT_EQ(conn_->spun_waits(), net::Connection::kSpinCredit + 2);  // 4 misses, then 2 probes
+  EXPECT_FALSE(conn_->read_spin_on());
 }
 
-TEST(ReadSpin, KeepsSpinningWhileRepliesComeWithinTheBudget) {
-  int fds[2];
-  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-  net::Connection conn(net::UniqueFd(fds[0]), nullptr, "k", "127.0.0.1", 8080, "backend.test");
-  conn.set_read_spin_us(10000);  // a budget no reply here needs
-  AskAndWait(conn, fds[1], 20, std::chrono::microseconds(200));
-  EXPECT_EQ(conn.spun_waits(), 20);
-  EXPECT_TRUE(conn.read_spin_on());
-  close(fds[1]);
+TEST_F(ReadSpin, KeepsSpinningWhileRepliesComeWithinTheBudget) {
+  conn_->set_read_spin_us(10000);  // a budget no reply here needs
+  AskAndWait(*conn_, peer_.get(), 20, std::chrono::microseconds(200));
+  EXPECT_EQ(conn_->spun_waits(), 20);
+  EXPECT_TRUE(conn_->read_spin_on());
 }
 
-TEST(ReadSpin, ZeroNeverSpins) {
-  int fds[2];
-  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-  net::Connection conn(net::UniqueFd(fds[0]), nullptr, "k", "127.0.0.1", 8080, "backend.test");
+TEST_F(ReadSpin, ZeroNeverSpins) {
   std::thread peer([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    ASSERT_EQ(send(fds[1], "r", 1, 0), 1);
+    ASSERT_EQ(send(peer_.get(), "r", 1, 0), 1);
   });
   char reply;
   size_t n = 0;
-  ASSERT_TRUE(conn.Read(&reply, 1, &n, 1000, /*wait_first=*/true).ok());
+  ASSERT_TRUE(conn_->Read(&reply, 1, &n, 1000, /*wait_first=*/true).ok());
   peer.join();
   EXPECT_EQ(n, 1u);
-  EXPECT_EQ(conn.spun_waits(), 0);
-  EXPECT_FALSE(conn.read_spin_on());
-  close(fds[1]);
+  EXPECT_EQ(conn_->spun_waits(), 0);
+  EXPECT_FALSE(conn_->read_spin_on());
 }
 
 }  // namespace
