@@ -287,6 +287,25 @@ class Faults : public ::testing::Test {
 
   std::string AddressHealth(const std::string& address) { return testing::AddressHealth(*engine_, "u", address); }
 
+  // Every retried request of the load met `port` (backend `name`) first and
+  // went on to another backend, was started in [first, ejected) and tried
+  // twice; no request started in [ejected, back) tried `port` at all.
+  void ExpectRetriedAwayFrom(int port, const std::string& name, int first, int ejected, int back) {
+    const auto& outcomes = load_->outcomes();
+    for (int i = 0; i < kRequests; ++i) {
+      const auto& ports = outcomes[i].ports;
+      if (ports.size() > 1) {
+        EXPECT_EQ(ports.size(), 2u) << "request " << i;
+        EXPECT_EQ(ports[0], port) << "request " << i;
+        EXPECT_NE(ports[1], port) << "request " << i;
+        EXPECT_GE(i, first) << "request " << i;
+        EXPECT_LT(i, ejected) << "request " << i;
+      }
+      if (i >= ejected && i < back)
+        EXPECT_EQ(std::count(ports.begin(), ports.end(), port), 0) << "request " << i << " tried the ejected " << name;
+    }
+  }
+
   // The figures every scenario reports, and the checks every scenario makes:
   // counts add up, failures are listed, and no backend connection served
   // both TLS policies.
@@ -391,18 +410,7 @@ TEST_F(Faults, KilledBackendIsRoutedAroundAndReturnsAfterRestart) {
   // thread; each was retried once, on another backend.
   EXPECT_GE(t.retried, 1);
   EXPECT_LE(t.retried, kThreads);
-  const auto& outcomes = load_->outcomes();
-  for (int i = 0; i < kRequests; ++i) {
-    const auto& ports = outcomes[i].ports;
-    if (ports.size() > 1) {
-      EXPECT_EQ(ports.size(), 2u) << "request " << i;
-      EXPECT_EQ(ports[0], port) << "request " << i;
-      EXPECT_NE(ports[1], port) << "request " << i;
-      EXPECT_LT(i, down.started) << "request " << i;
-    }
-    if (i >= down.started && i < restarted_at)
-      EXPECT_EQ(std::count(ports.begin(), ports.end(), port), 0) << "request " << i << " tried the ejected b1";
-  }
+  ExpectRetriedAwayFrom(port, "b1", 0, down.started, restarted_at);
   EXPECT_GT(t.by_backend["b1"], 0);
   EXPECT_GT(t.by_backend["b1r"], 0);  // back in rotation
   EXPECT_EQ(AddressHealth(t1), "HEALTHY");
@@ -499,19 +507,7 @@ TEST_F(Faults, BlackholedBackendTimesOutOnceAndRetriesRouteAroundIt) {
   EXPECT_EQ(Events(), (std::vector<std::string>{"UNHEALTHY " + t3}));
   EXPECT_GE(t.retried, 1);
   EXPECT_LE(t.retried, kThreads);
-  const auto& outcomes = load_->outcomes();
-  for (int i = 0; i < kRequests; ++i) {
-    const auto& ports = outcomes[i].ports;
-    if (ports.size() > 1) {
-      EXPECT_EQ(ports.size(), 2u) << "request " << i;
-      EXPECT_EQ(ports[0], port) << "request " << i;
-      EXPECT_NE(ports[1], port) << "request " << i;
-      EXPECT_GE(i, 5000) << "request " << i;
-      EXPECT_LT(i, down.started) << "request " << i;
-    }
-    if (i >= down.started)
-      EXPECT_EQ(std::count(ports.begin(), ports.end(), port), 0) << "request " << i << " tried the ejected b3";
-  }
+  ExpectRetriedAwayFrom(port, "b3", 5000, down.started, kRequests);
   // Each failed try was one timeout report; not one refusal.
   int timeouts = 0, tcp = 0;
   for (const auto& l : Log()) {
