@@ -214,14 +214,16 @@ Status Exchange(net::Connection& conn, const Request& request, const Limits& lim
   if (!ec && parser->content_length() &&
       *parser->content_length() > static_cast<std::uint64_t>(limits.max_body_bytes))
     too_big = true;
+  // Only a chunked body has a trailer: then count the header's fields.
+  const bool trailer = !ec && parser->chunked();
   size_t header_fields = 0;
-  if (!ec) header_fields = static_cast<size_t>(std::distance(parser->get().begin(), parser->get().end()));
+  if (trailer) header_fields = static_cast<size_t>(std::distance(parser->get().begin(), parser->get().end()));
   if (!ec && !too_big && !parser->is_done()) bhttp::read(stream, buffer, *parser, ec);
   if (!ec && !too_big && parser->get().body().size() > static_cast<size_t>(limits.max_body_bytes)) too_big = true;
   // Trailer fields of a chunked body join the header's fields, and Beast
   // gives them a header_limit of their own (fuzz_response found 323 bytes
   // of fields through a limit of 256): header and trailer share the limit.
-  if (!ec && !too_big) {
+  if (trailer && !ec && !too_big) {
     uint64_t total = header_bytes;
     size_t i = 0;
     for (const auto& field : parser->get())
